@@ -1,0 +1,54 @@
+"""The one place that wires routes, plugins and error handling."""
+
+import logging
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import SQLAlchemyAsyncConfig
+from litestar import Litestar, get
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.types import ControllerRouterHandler
+
+from partnermatch import __version__
+from partnermatch.cities.controllers import CityController
+from partnermatch.companies.controllers import CompanyController
+from partnermatch.db import alchemy_config
+from partnermatch.errors import EXCEPTION_HANDLERS
+from partnermatch.sectors.controllers import SectorController
+from partnermatch.settings import Settings, get_settings
+
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [CityController, SectorController, CompanyController]
+
+
+@get("/health", tags=["operations"], summary="Liveness probe", include_in_schema=True)
+async def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+def create_app(
+    settings: Settings | None = None, *, db_config: SQLAlchemyAsyncConfig | None = None
+) -> Litestar:
+    settings = settings or get_settings()
+    db_config = db_config or alchemy_config(settings)
+    return Litestar(
+        route_handlers=[health, *ROUTE_HANDLERS],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="PartnerMatch API",
+            version=__version__,
+            description="Matchmaking between Berlin companies and opportunities in Berlin's partner cities.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            log_exceptions="debug" if settings.debug else "never",
+            disable_existing_loggers=False,
+        ),
+        debug=settings.debug,
+    )
+
+
+logging.getLogger("partnermatch").addHandler(logging.NullHandler())

@@ -1,0 +1,40 @@
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnermatch.cities.models import City
+from partnermatch.cities.schemas import CityCreate, CityRead, CityUpdate
+from partnermatch.cities.service import CityService
+
+
+async def provide_city_service(db_session: NamedDependency[AsyncSession]) -> CityService:
+    return CityService(session=db_session)
+
+
+def to_read(city: City) -> CityRead:
+    return CityRead(city.id, city.name, city.country, list(city.languages), city.partner_since, city.status)  # type: ignore[arg-type]
+
+
+class CityController(Controller):
+    path = "/api/v1/cities"
+    tags = ["reference data"]
+    dependencies = {"cities": Provide(provide_city_service)}
+
+    @get("/", summary="Berlin's partner cities")
+    async def list_cities(self, cities: NamedDependency[CityService]) -> list[CityRead]:
+        return [to_read(c) for c in await cities.list_cities()]
+
+    @get("/{city_id:str}", summary="One partner city")
+    async def get_city(self, cities: NamedDependency[CityService], city_id: FromPath[str]) -> CityRead:
+        return to_read(await cities.get_city(city_id))
+
+    @post("/", summary="Add a partner city")
+    async def create_city(self, cities: NamedDependency[CityService], data: JSONBody[CityCreate]) -> CityRead:
+        return to_read(await cities.create_city(data))
+
+    @patch("/{city_id:str}", summary="Change a partner city (name, languages, status)")
+    async def update_city(
+        self, cities: NamedDependency[CityService], city_id: FromPath[str], data: JSONBody[CityUpdate]
+    ) -> CityRead:
+        return to_read(await cities.update_city(city_id, data))

@@ -1,0 +1,94 @@
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+
+from partnermatch.cities.service import CityService
+from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
+from partnermatch.companies.repository import CompanyFilters, CompanyRepository
+from partnermatch.companies.schemas import CompanyCreate, CompanyUpdate, StatusChange
+from partnermatch.enums import CompanyStatus
+from partnermatch.errors import Conflict, NotFound
+from partnermatch.reference import check_languages
+from partnermatch.sectors.service import SectorService
+
+
+class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository]):
+    repository_type = CompanyRepository
+
+    async def get_company(self, company_id: UUID) -> Company:
+        company = await self.repository.get_one_or_none(id=company_id)
+        if company is None:
+            raise NotFound.for_id("company", company_id)
+        return company
+
+    async def search(self, filters: CompanyFilters) -> tuple[Sequence[Company], int]:
+        return await self.repository.search(filters)
+
+    async def register(
+        self, data: CompanyCreate, *, status: CompanyStatus = CompanyStatus.PENDING
+    ) -> Company:
+        await self._validate(sectors=data.sectors, languages=data.languages, target_cities=data.target_cities)
+        if data.external_id and await self.repository.by_external_id(data.external_id):
+            raise Conflict(f"a company with external_id {data.external_id!r} exists")
+        fields = msgspec.structs.asdict(data)
+        sectors, cities = fields.pop("sectors"), fields.pop("target_cities")
+        company = Company(**fields, status=status.value, registered_at=datetime.now(UTC))
+        company.sector_links = [CompanySector(position=i, code=code) for i, code in enumerate(sectors)]
+        company.target_city_links = [CompanyTargetCity(city_id=city) for city in dict.fromkeys(cities)]
+        return await self.repository.add(company)
+
+    async def change(self, company_id: UUID, data: CompanyUpdate) -> Company:
+        company = await self.get_company(company_id)
+        changes: dict[str, Any] = {
+            k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET
+        }
+        await self._validate(
+            sectors=changes.get("sectors"),
+            languages=changes.get("languages"),
+            target_cities=changes.get("target_cities"),
+        )
+        if "sectors" in changes:
+            # Flush the removal first: reordering codes would otherwise collide on (company_id, code).
+            company.sector_links.clear()
+            await self.repository.session.flush()
+            company.sector_links = [
+                CompanySector(position=i, code=c) for i, c in enumerate(changes.pop("sectors"))
+            ]
+        if "target_cities" in changes:
+            wanted = list(dict.fromkeys(changes.pop("target_cities")))
+            kept = [link for link in company.target_city_links if link.city_id in wanted]
+            have = {link.city_id for link in kept}
+            company.target_city_links = kept + [CompanyTargetCity(city_id=c) for c in wanted if c not in have]
+        for key, value in changes.items():
+            setattr(company, key, value)
+        return await self.repository.update(company)
+
+    async def set_status(self, company_id: UUID, change: StatusChange) -> Company:
+        company = await self.get_company(company_id)
+        company.status = change.status.value
+        company.status_reason = change.reason
+        return await self.repository.update(company)
+
+    async def archive(self, company_id: UUID) -> Company:
+        return await self.set_status(company_id, StatusChange(status=CompanyStatus.ARCHIVED))
+
+    async def _validate(
+        self,
+        *,
+        sectors: Sequence[str] | None,
+        languages: Sequence[str] | None,
+        target_cities: Sequence[str] | None,
+    ) -> None:
+        if sectors is not None:
+            await SectorService(session=self.repository.session).validate_codes("sectors", sectors)
+        if languages is not None:
+            check_languages(languages)
+        if target_cities is not None:
+            # A company may keep targeting a suspended city; it simply gets no leads there.
+            await CityService(session=self.repository.session).require_active(
+                "target_cities", target_cities, allow_suspended=True
+            )

@@ -1,0 +1,140 @@
+"""Engine, session and migration plumbing shared by the app, the CLI and background jobs."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.base import orm_registry
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+)
+from advanced_alchemy.types import GUID
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from partnermatch.errors import DatabaseNotMigratedError
+from partnermatch.settings import Settings
+
+metadata = orm_registry.metadata
+VERSION_TABLE = "alembic_versions"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own implicit BEGIN breaks SAVEPOINTs; SQLAlchemy emits BEGIN itself (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    # SQLite ignores foreign keys unless asked, per connection.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def compare_type(
+    context: Any, _inspected: Any, _column: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
+    """Alembic type comparison, minus a false alarm: SQLite reflects GUID's BINARY(16) as NUMERIC(16)."""
+    if context.dialect.name == "sqlite" and isinstance(metadata_type, GUID):
+        return False
+    return None
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    url = settings.resolved_database_url
+    kwargs: dict[str, Any] = {"echo": settings.database_echo}
+    if settings.is_sqlite:
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    elif pooled:
+        kwargs.update(pool_size=settings.database_pool_size, pool_pre_ping=True)
+    if not pooled:
+        kwargs["poolclass"] = NullPool
+    engine = create_async_engine(url, **kwargs)
+    if settings.is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def alchemy_config(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+) -> SQLAlchemyAsyncConfig:
+    return SQLAlchemyAsyncConfig(
+        engine_instance=engine or create_engine(settings),
+        session_maker=session_maker,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        # The one place where a request's work is committed (2xx) or rolled back.
+        before_send_handler="autocommit",
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(settings.migrations_dir),
+            version_table_name=VERSION_TABLE,
+            render_as_batch=True,
+        ),
+    )
+
+
+def _upgrade_blocking(settings: Settings, revision: str) -> None:
+    config = alchemy_config(settings, engine=create_engine(settings, pooled=False))
+    AlembicCommands(sqlalchemy_config=config).upgrade(revision=revision)
+
+
+async def migrate(settings: Settings, revision: str = "head") -> None:
+    # Alembic's async env calls asyncio.run(), which needs a thread without a running loop.
+    await asyncio.to_thread(_upgrade_blocking, settings, revision)
+
+
+def head_revisions(settings: Settings) -> set[str]:
+    config = alchemy_config(settings, engine=create_engine(settings, pooled=False))
+    script = ScriptDirectory.from_config(AlembicCommands(sqlalchemy_config=config).config)
+    return set(script.get_heads())
+
+
+async def current_revisions(engine: AsyncEngine) -> set[str]:
+    def read(connection: Connection) -> set[str]:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return set(context.get_current_heads())
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def ensure_migrated(settings: Settings, engine: AsyncEngine) -> None:
+    current = await current_revisions(engine)
+    if current != head_revisions(settings):
+        raise DatabaseNotMigratedError(settings.resolved_database_url, sorted(current))
+
+
+@asynccontextmanager
+async def session_scope(settings: Settings, *, check_migrated: bool = True) -> AsyncIterator[AsyncSession]:
+    """A unit of work for CLI commands and background jobs: commit on success, else roll back."""
+    engine = create_engine(settings, pooled=False)
+    try:
+        if check_migrated:
+            await ensure_migrated(settings, engine)
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+    finally:
+        await engine.dispose()

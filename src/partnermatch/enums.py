@@ -1,0 +1,68 @@
+"""Vocabularies shared by the database, the API and the dataset format."""
+
+from enum import StrEnum
+
+
+class CompanyStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    ARCHIVED = "archived"
+
+
+class ExportExperience(StrEnum):
+    NONE = "none"
+    SOME = "some"
+    EXTENSIVE = "extensive"
+
+
+class LeadKind(StrEnum):
+    BUYER = "buyer"
+    DISTRIBUTOR = "distributor"
+    INVESTOR = "investor"
+    RESEARCH_PARTNER = "research_partner"
+    TENDER = "tender"
+    JOINT_VENTURE = "joint_venture"
+
+
+class LeadStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class LeadSource(StrEnum):
+    STAFF = "staff"
+    PARTNER_CITY_OFFICE = "partner_city_office"
+    IMPORT = "import"
+
+
+class CityStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class MissionStatus(StrEnum):
+    PLANNED = "planned"
+    ARCHIVED = "archived"
+
+
+class ParticipantStatus(StrEnum):
+    APPLIED = "applied"
+    INVITED = "invited"
+    PARTICIPATED = "participated"
+    DECLINED = "declined"
+
+
+class InteractionKind(StrEnum):
+    IMPRESSION = "impression"
+    VIEW = "view"
+    INTERESTED = "interested"
+    DECLINED = "declined"
+    CONTACTED = "contacted"
+    INTRODUCED = "introduced"
+    DEAL = "deal"
+
+
+def sql_in(column: str, enum: type[StrEnum]) -> str:
+    """A CHECK constraint body that keeps a string column within an enum, on SQLite and PostgreSQL alike."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return f"{column} IN ({values})"

@@ -1,0 +1,22 @@
+"""Imports every model so that the metadata (for Alembic and tests) is complete."""
+
+from partnermatch.cities.models import City
+from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
+from partnermatch.interactions.models import Interaction
+from partnermatch.leads.models import Lead, LeadSector
+from partnermatch.missions.models import Mission, MissionParticipant, MissionSector
+from partnermatch.sectors.models import Sector
+
+__all__ = [
+    "City",
+    "Company",
+    "CompanySector",
+    "CompanyTargetCity",
+    "Interaction",
+    "Lead",
+    "LeadSector",
+    "Mission",
+    "MissionParticipant",
+    "MissionSector",
+    "Sector",
+]

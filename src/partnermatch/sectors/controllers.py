@@ -1,0 +1,45 @@
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnermatch.pagination import Page
+from partnermatch.sectors.schemas import SectorRead
+from partnermatch.sectors.service import SectorService
+
+
+async def provide_sector_service(db_session: NamedDependency[AsyncSession]) -> SectorService:
+    return SectorService(session=db_session)
+
+
+class SectorController(Controller):
+    path = "/api/v1/sectors"
+    tags = ["reference data"]
+    dependencies = {"sectors": Provide(provide_sector_service)}
+
+    @get("/", summary="Search NACE Rev. 2 sectors (for a sector picker)")
+    async def list_sectors(
+        self,
+        sectors: NamedDependency[SectorService],
+        q: Annotated[
+            str | None, QueryParameter(description="Words of the name, or a code prefix", max_length=100)
+        ] = None,
+        level: Annotated[str | None, QueryParameter(pattern="^(section|division|group|class)$")] = None,
+        parent: Annotated[
+            str | None, QueryParameter(description="Children of this code", max_length=5)
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> Page[SectorRead]:
+        rows, total = await sectors.repository.search(
+            q=q, level=level, parent=parent, limit=limit, offset=offset
+        )
+        items = [SectorRead(r.code, r.level, r.name, r.parent_code, r.section) for r in rows]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    @get("/{code:str}", summary="One NACE Rev. 2 sector")
+    async def get_sector(self, sectors: NamedDependency[SectorService], code: FromPath[str]) -> SectorRead:
+        r = await sectors.get_by_code(code)
+        return SectorRead(r.code, r.level, r.name, r.parent_code, r.section)

@@ -1,0 +1,40 @@
+from collections.abc import Sequence
+
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+
+from partnermatch.errors import FieldIssue, InvalidInput, NotFound
+from partnermatch.sectors.models import Sector
+from partnermatch.sectors.nace import level_of
+from partnermatch.sectors.repository import SectorRepository
+
+MAX_SECTORS = 5
+
+
+class SectorService(SQLAlchemyAsyncRepositoryService[Sector, SectorRepository]):
+    repository_type = SectorRepository
+
+    async def get_by_code(self, code: str) -> Sector:
+        sector = await self.repository.get_one_or_none(code=code)
+        if sector is None:
+            raise NotFound.for_id("NACE Rev. 2 sector", code)
+        return sector
+
+    async def validate_codes(self, field: str, codes: Sequence[str], *, min_count: int = 1) -> list[str]:
+        """Codes a company, lead or mission may carry: 1..5 known division, group or class codes, no repeats."""
+        issues: list[FieldIssue] = []
+        if not min_count <= len(codes) <= MAX_SECTORS:
+            issues.append(FieldIssue(field, f"must hold {min_count} to {MAX_SECTORS} NACE Rev. 2 codes"))
+        if len(set(codes)) != len(codes):
+            issues.append(FieldIssue(field, "must not repeat a code"))
+        known = await self.repository.existing_codes(codes)
+        for index, code in enumerate(codes):
+            level = level_of(code)
+            if level == "section":
+                issues.append(
+                    FieldIssue(f"{field}[{index}]", f"{code} is a section; give a division, group or class")
+                )
+            elif code not in known:
+                issues.append(FieldIssue(f"{field}[{index}]", f"{code!r} is not a NACE Rev. 2 code"))
+        if issues:
+            raise InvalidInput("; ".join(f"{i.field}: {i.rule}" for i in issues), issues=issues)
+        return list(codes)
