@@ -54,11 +54,10 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def create_database(backend: str, scratch: Path) -> str:
+    """A new, empty database of the backend; PostgreSQL's is named uniquely so parallel runs don't meet."""
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
-        return
+        return f"sqlite+aiosqlite:///{scratch / f'{uuid.uuid4().hex[:8]}.db'}"
     name = f"partnermatch_test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
@@ -68,9 +67,20 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             pytest.fail(f"{reason} (CI=true requires PostgreSQL)", pytrace=False)
         _postgres_skipped.append(reason)
         pytest.skip(reason)
-    admin = POSTGRES_ADMIN_URL
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        name = url.rsplit("/", 1)[1]
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = create_database(backend, tmp_path_factory.mktemp("db"))
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")

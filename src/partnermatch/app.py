@@ -5,6 +5,7 @@ import logging
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import SQLAlchemyAsyncConfig
 from litestar import Litestar, get
+from litestar.handlers import HTTPRouteHandler
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -14,11 +15,12 @@ from partnermatch import __version__
 from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
 from partnermatch.db import alchemy_config
-from partnermatch.errors import EXCEPTION_HANDLERS
+from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
+from partnermatch.leads.controllers import LeadController
 from partnermatch.sectors.controllers import SectorController
 from partnermatch.settings import Settings, get_settings
 
-ROUTE_HANDLERS: list[ControllerRouterHandler] = [CityController, SectorController, CompanyController]
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [CityController, SectorController, CompanyController, LeadController]
 
 
 @get("/health", tags=["operations"], summary="Liveness probe", include_in_schema=True)
@@ -31,7 +33,7 @@ def create_app(
 ) -> Litestar:
     settings = settings or get_settings()
     db_config = db_config or alchemy_config(settings)
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, *ROUTE_HANDLERS],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -49,6 +51,18 @@ def create_app(
         ),
         debug=settings.debug,
     )
+    _document_problem_responses(app)
+    return app
+
+
+def _document_problem_responses(app: Litestar) -> None:
+    # Litestar documents its own 400 body; every error here is a problem+json body instead (errors.py).
+    for route in app.routes:
+        if not route.path.startswith("/api/"):
+            continue
+        for handler in route.route_handlers:
+            if isinstance(handler, HTTPRouteHandler):
+                handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
 
 
 logging.getLogger("partnermatch").addHandler(logging.NullHandler())

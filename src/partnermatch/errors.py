@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from advanced_alchemy.exceptions import (
     DuplicateKeyError,
     ForeignKeyError,
@@ -18,6 +19,7 @@ from advanced_alchemy.exceptions import (
 )
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 logger = logging.getLogger("partnermatch")
@@ -88,6 +90,33 @@ def _redact(url: str) -> str:
     return url
 
 
+class FieldIssueBody(msgspec.Struct):
+    field: str
+    rule: str
+
+
+class ProblemDetails(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 body, as documented in the OpenAPI schema; `errors` lists each field and broken rule."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldIssueBody] | None = None
+
+
+def _problem_spec(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ProblemDetails, media_type=PROBLEM_JSON, description=description)
+
+
+PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
+    400: _problem_spec("The request does not match the schema; `errors` names each field and rule"),
+    404: _problem_spec("No such resource"),
+    409: _problem_spec("Conflicts with existing data (duplicate or related rows)"),
+    422: _problem_spec("Breaks a domain rule; `errors` names each field and rule"),
+}
+
+
 def problem(
     status: int, title: str, detail: str | None = None, *, extra: Mapping[str, Any] | None = None
 ) -> Response[dict[str, Any]]:
@@ -118,7 +147,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         detail = "; ".join(f"{i['field']}: {i['rule']}" for i in issues) or str(exc.detail)
         return problem(400, "Invalid request", detail, extra={"errors": issues} if issues else None)
     if isinstance(exc, HTTPException):
-        return problem(exc.status_code, str(exc.detail) or "Error", None)
+        response = problem(exc.status_code, str(exc.detail) or "Error", None)
+        # 405 must keep its Allow header, 429 its Retry-After.
+        response.headers.update(exc.headers or {})
+        return response
     if isinstance(exc, NotFoundError):
         return problem(404, "Not found", "no such resource")
     if isinstance(exc, DuplicateKeyError):

@@ -6,7 +6,6 @@ import msgspec
 from litestar.params import QueryParameter
 
 from partnermatch.errors import InvalidInput
-from partnermatch.settings import get_settings
 
 T = TypeVar("T")
 
@@ -29,15 +28,14 @@ TextQuery = Annotated[str | None, QueryParameter(description="Case-insensitive t
 OrderBy = Annotated[
     str, QueryParameter(description="Field to sort by; prefix with - for descending", max_length=40)
 ]
-Limit = Annotated[int | None, QueryParameter(ge=1, le=10_000, description="Page size (capped by the server)")]
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 500
+Limit = Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description="Page size (default 20)")]
 Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000)]
 
 
 def page_size(limit: int | None) -> int:
-    settings = get_settings()
-    if limit is not None and limit > settings.max_page_size:
-        raise InvalidInput.for_field("limit", f"must be at most {settings.max_page_size}")
-    return limit or settings.default_page_size
+    return limit or DEFAULT_PAGE_SIZE
 
 
 def parse_order(order_by: str, allowed: frozenset[str]) -> tuple[str, bool]:

@@ -37,8 +37,6 @@ class Settings(BaseSettings):
     debug: bool = Field(default=False, description="Tracebacks in error responses; never in production.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     timezone: str = Field(default="Europe/Berlin", description="Zone that lead deadlines are read in.")
-    default_page_size: int = Field(default=20, ge=1, le=500)
-    max_page_size: int = Field(default=200, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod

@@ -5,7 +5,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.pagination import Page
+from partnermatch.pagination import MAX_PAGE_SIZE, Offset, Page
 from partnermatch.sectors.schemas import SectorRead
 from partnermatch.sectors.service import SectorService
 
@@ -30,8 +30,8 @@ class SectorController(Controller):
         parent: Annotated[
             str | None, QueryParameter(description="Children of this code", max_length=5)
         ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 50,
+        offset: Offset = 0,
     ) -> Page[SectorRead]:
         rows, total = await sectors.repository.search(
             q=q, level=level, parent=parent, limit=limit, offset=offset

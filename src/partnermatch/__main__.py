@@ -1,0 +1,3 @@
+from partnermatch.cli import main
+
+main()
