@@ -16,11 +16,21 @@ from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
 from partnermatch.db import alchemy_config
 from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
+from partnermatch.interactions.controllers import InteractionController
 from partnermatch.leads.controllers import LeadController
+from partnermatch.missions.controllers import MissionController, ParticipantController
 from partnermatch.sectors.controllers import SectorController
 from partnermatch.settings import Settings, get_settings
 
-ROUTE_HANDLERS: list[ControllerRouterHandler] = [CityController, SectorController, CompanyController, LeadController]
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    CityController,
+    SectorController,
+    CompanyController,
+    LeadController,
+    MissionController,
+    ParticipantController,
+    InteractionController,
+]
 
 
 @get("/health", tags=["operations"], summary="Liveness probe", include_in_schema=True)
