@@ -66,8 +66,11 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes], log: Path) -> Non
 # positive_data_acceptance: schema-valid input may still break a domain rule (an unknown NACE code is
 # well-formed), which is a 422 by design. allow_header_conformance: Litestar's automatic OPTIONS
 # response lists only some of a path's methods; its 405 responses carry the right Allow header.
-# The auth checks wait for the accounts issue.
-EXCLUDED_CHECKS = "positive_data_acceptance,allow_header_conformance,ignored_auth,object_level_authorization"
+# use_after_free: DELETE archives (companies, missions) or closes (leads) by design, the row stays
+# readable. The auth checks wait for the accounts issue.
+EXCLUDED_CHECKS = (
+    "positive_data_acceptance,allow_header_conformance,use_after_free,ignored_auth,object_level_authorization"
+)
 
 
 def test_api_conforms_to_its_schema(live_server: str, tmp_path: Path) -> None:

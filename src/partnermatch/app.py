@@ -9,6 +9,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.routes import HTTPRoute
 from litestar.types import ControllerRouterHandler
 
 from partnermatch import __version__
@@ -68,7 +69,7 @@ def create_app(
 def _document_problem_responses(app: Litestar) -> None:
     # Litestar documents its own 400 body; every error here is a problem+json body instead (errors.py).
     for route in app.routes:
-        if not route.path.startswith("/api/"):
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/api/"):
             continue
         for handler in route.route_handlers:
             if isinstance(handler, HTTPRouteHandler):

@@ -16,9 +16,10 @@ from advanced_alchemy.extensions.litestar import (
 from advanced_alchemy.types import GUID
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, event, func, or_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.pool import NullPool
 
 from partnermatch.errors import DatabaseNotMigratedError
@@ -38,6 +39,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    # SQLite's own lower() folds ASCII only; PostgreSQL's folds every letter ("Ü", "Ł") for text search.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def contains_text(
+    query: str, *columns: ColumnElement[str] | InstrumentedAttribute[str]
+) -> ColumnElement[bool]:
+    """Case-insensitive substring search over columns; `%` and `_` in the query are literal."""
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(*(func.lower(column).like(pattern, escape="\\") for column in columns))
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def compare_type(
@@ -50,7 +66,9 @@ def compare_type(
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes would otherwise
+    # fail with "database is locked" when another one wrote in between, instead of waiting its turn.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
@@ -83,6 +101,8 @@ def alchemy_config(
         session_config=AsyncSessionConfig(expire_on_commit=False),
         # The one place where a request's work is committed (2xx) or rolled back.
         before_send_handler="autocommit",
+        # errors.handle_exception turns repository errors into problem details too.
+        set_default_exception_handler=False,
         alembic_config=AlembicAsyncConfig(
             script_location=str(settings.migrations_dir),
             version_table_name=VERSION_TABLE,

@@ -99,3 +99,12 @@ async def test_bad_order_by_names_allowed_fields(client: Client) -> None:
     response = await client.get("/api/v1/companies", params={"order_by": "password"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "order_by"
+
+
+async def test_text_search_is_literal_and_folds_non_ascii_case(client: Client) -> None:
+    await client.post("/api/v1/companies", json=company_payload(name="Müller & Söhne 100% Bio"))
+    await client.post("/api/v1/companies", json=company_payload(name="Other 1000 Bio", description="x"))
+    percent = (await client.get("/api/v1/companies", params={"q": "100%"})).json()
+    assert [c["name"] for c in percent["items"]] == ["Müller & Söhne 100% Bio"]
+    umlaut = (await client.get("/api/v1/companies", params={"q": "MÜLLER"})).json()
+    assert [c["name"] for c in umlaut["items"]] == ["Müller & Söhne 100% Bio"]

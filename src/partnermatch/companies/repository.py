@@ -3,9 +3,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, select
 
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
+from partnermatch.db import contains_text
 from partnermatch.sectors.repository import code_matches
 
 SORTABLE = frozenset({"name", "registered_at", "employees", "founded", "created_at", "updated_at"})
@@ -49,10 +50,7 @@ class CompanyRepository(SQLAlchemyAsyncRepository[Company]):
         if f.registered_before:
             conditions.append(Company.registered_at < f.registered_before)
         if f.q:
-            pattern = f"%{f.q.lower()}%"
-            conditions.append(
-                or_(func.lower(Company.name).like(pattern), func.lower(Company.description).like(pattern))
-            )
+            conditions.append(contains_text(f.q, Company.name, Company.description))
         return conditions
 
     async def search(self, f: CompanyFilters) -> tuple[Sequence[Company], int]:

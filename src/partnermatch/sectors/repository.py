@@ -4,6 +4,7 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from partnermatch.db import contains_text
 from partnermatch.sectors.models import Sector
 from partnermatch.sectors.nace import level_of
 
@@ -35,8 +36,7 @@ class SectorRepository(SQLAlchemyAsyncRepository[Sector]):
     ) -> tuple[Sequence[Sector], int]:
         conditions: list[ColumnElement[bool]] = []
         if q:
-            pattern = f"%{q.lower()}%"
-            conditions.append(or_(func.lower(Sector.name).like(pattern), Sector.code.like(f"{q}%")))
+            conditions.append(or_(contains_text(q, Sector.name), Sector.code.startswith(q, autoescape=True)))
         if level:
             conditions.append(Sector.level == level)
         if parent:

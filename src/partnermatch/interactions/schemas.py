@@ -1,0 +1,27 @@
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from partnermatch.enums import InteractionKind
+from partnermatch.leads.schemas import Instant
+
+Position = Annotated[int, msgspec.Meta(ge=1, le=100_000, description="Rank at which the lead was shown")]
+
+
+class InteractionRead(msgspec.Struct):
+    id: int
+    company_id: UUID
+    lead_id: UUID
+    kind: InteractionKind
+    at: datetime
+    position: int | None
+
+
+class InteractionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    company_id: UUID
+    lead_id: UUID
+    kind: InteractionKind
+    at: Annotated[Instant, msgspec.Meta(description="When it happened; default now")] | None = None
+    position: Annotated[Position, msgspec.Meta(description="Only for impressions and views")] | None = None

@@ -1,0 +1,159 @@
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import msgspec
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+
+from partnermatch.cities.service import CityService
+from partnermatch.enums import LeadStatus
+from partnermatch.errors import Conflict, InvalidInput, NotFound
+from partnermatch.leads.models import Lead, LeadSector
+from partnermatch.leads.repository import LeadFilters, LeadRepository
+from partnermatch.leads.schemas import LeadCreate, LeadUpdate
+from partnermatch.reference import check_languages
+from partnermatch.sectors.service import SectorService
+from partnermatch.settings import get_settings
+
+EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def local_date(moment: datetime) -> date:
+    """The calendar date of an instant in the zone deadlines are read in (Europe/Berlin)."""
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
+
+
+def end_of_day(day: date) -> datetime:
+    """The first instant after `day` in Berlin, in UTC: a deadline on `day` holds until just before it."""
+    zone = ZoneInfo(get_settings().timezone)
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+
+
+def deadline_passed(lead: Lead, now: datetime) -> bool:
+    return lead.deadline is not None and lead.deadline < local_date(now)
+
+
+def is_open(lead: Lead, now: datetime) -> bool:
+    return lead.status == LeadStatus.OPEN and not deadline_passed(lead, now)
+
+
+def days_to_deadline(lead: Lead, now: datetime) -> int | None:
+    return None if lead.deadline is None else (lead.deadline - local_date(now)).days
+
+
+def check_plausible(field: str, value: date | None) -> None:
+    """Keeps dates and times where time zone arithmetic cannot overflow (Python's years end at 9999)."""
+    if value is not None:
+        day = value.date() if isinstance(value, datetime) else value
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidInput.for_field(field, f"must lie between {EARLIEST} and {LATEST}")
+
+
+def parse_instant(field: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = msgspec.convert(value, datetime)
+    except msgspec.ValidationError:
+        raise InvalidInput.for_field(field, "is not an RFC 3339 date-time") from None
+    check_plausible(field, moment)
+    return moment
+
+
+def _check_deadline(deadline: date | None, published_at: datetime) -> None:
+    if deadline is not None and deadline < local_date(published_at):
+        raise InvalidInput.for_field(
+            "deadline", f"must not be before the publication date {local_date(published_at)} (Berlin)"
+        )
+
+
+class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
+    repository_type = LeadRepository
+
+    async def get_lead(self, lead_id: UUID) -> Lead:
+        lead = await self.repository.get_one_or_none(id=lead_id)
+        if lead is None:
+            raise NotFound.for_id("lead", lead_id)
+        return lead
+
+    async def search(self, filters: LeadFilters) -> tuple[Sequence[Lead], int]:
+        if (
+            filters.min_budget is not None
+            and filters.max_budget is not None
+            and filters.min_budget > filters.max_budget
+        ):
+            raise InvalidInput.for_field("max_budget", "must not be below min_budget")
+        check_plausible("open_at", filters.open_at)
+        if filters.open_at is not None:
+            filters = replace(filters, published_before=end_of_day(filters.open_at))
+        return await self.repository.search(filters)
+
+    async def create_lead(self, data: LeadCreate) -> Lead:
+        await self._validate(city=data.city, sectors=data.sectors, languages=data.languages)
+        check_plausible("deadline", data.deadline)
+        published_at = parse_instant("published_at", data.published_at) or datetime.now(UTC)
+        _check_deadline(data.deadline, published_at)
+        if data.external_id and await self.repository.by_external_id(data.external_id):
+            raise Conflict(f"a lead with external_id {data.external_id!r} exists")
+        fields = msgspec.structs.asdict(data)
+        sectors, city = fields.pop("sectors"), fields.pop("city")
+        fields["published_at"] = published_at
+        lead = Lead(**fields, city_id=city)
+        lead.sector_links = [LeadSector(position=i, code=code) for i, code in enumerate(sectors)]
+        return await self.repository.add(lead)
+
+    async def change(self, lead_id: UUID, data: LeadUpdate) -> Lead:
+        lead = await self.get_lead(lead_id)
+        changes: dict[str, Any] = {
+            k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET
+        }
+        if "published_at" in changes:
+            changes["published_at"] = parse_instant("published_at", changes["published_at"])
+        check_plausible("deadline", changes.get("deadline"))
+        # A lead may stay in a city suspended since it was published; it may not move into one.
+        moved_to = changes.get("city") if changes.get("city") != lead.city_id else None
+        await self._validate(
+            city=moved_to, sectors=changes.get("sectors"), languages=changes.get("languages")
+        )
+        if "deadline" in changes or "published_at" in changes:
+            _check_deadline(
+                changes.get("deadline", lead.deadline), changes.get("published_at", lead.published_at)
+            )
+        if "sectors" in changes:
+            # Flush the removal first: reordering codes would otherwise collide on (lead_id, code).
+            lead.sector_links.clear()
+            await self.repository.session.flush()
+            lead.sector_links = [LeadSector(position=i, code=c) for i, c in enumerate(changes.pop("sectors"))]
+        if "city" in changes:
+            lead.city_id = changes.pop("city")
+        for key, value in changes.items():
+            setattr(lead, key, value)
+        return await self.repository.update(lead)
+
+    async def set_status(self, lead_id: UUID, status: LeadStatus) -> Lead:
+        lead = await self.get_lead(lead_id)
+        if status == LeadStatus.OPEN:
+            if deadline_passed(lead, datetime.now(UTC)):
+                raise InvalidInput.for_field(
+                    "deadline", f"passed on {lead.deadline}; move the deadline before reopening the lead"
+                )
+            # Reopening puts the lead back in front of companies: new activity, like creating it.
+            await self._validate(city=lead.city_id, sectors=None, languages=None)
+        lead.status = status.value
+        return await self.repository.update(lead)
+
+    async def archive(self, lead_id: UUID) -> Lead:
+        return await self.set_status(lead_id, LeadStatus.CLOSED)
+
+    async def _validate(
+        self, *, city: str | None, sectors: Sequence[str] | None, languages: Sequence[str] | None
+    ) -> None:
+        if city is not None:
+            await CityService(session=self.repository.session).require_active("city", [city])
+        if sectors is not None:
+            await SectorService(session=self.repository.session).validate_codes("sectors", sectors)
+        if languages is not None:
+            check_languages(languages)
