@@ -2,8 +2,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from partnermatch.clock import end_of_day, local_date
 from partnermatch.leads.models import Lead
-from partnermatch.leads.service import days_to_deadline, end_of_day, is_open, local_date
+from partnermatch.leads.service import days_to_deadline, is_open
 
 
 def lead(deadline: date | None, status: str = "open") -> Lead:

@@ -6,13 +6,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch.clock import RFC_3339, parse_instant
 from partnermatch.enums import InteractionKind
 from partnermatch.interactions.models import Interaction
 from partnermatch.interactions.repository import InteractionFilters
 from partnermatch.interactions.schemas import InteractionCreate, InteractionRead
 from partnermatch.interactions.service import InteractionService
-from partnermatch.leads.schemas import RFC_3339
-from partnermatch.leads.service import parse_instant
 from partnermatch.pagination import Limit, Offset, Page, page_size
 
 # Strings, parsed strictly: Litestar's lax datetime parsing would read `0.5` as a Unix timestamp.

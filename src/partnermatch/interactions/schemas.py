@@ -4,8 +4,8 @@ from uuid import UUID
 
 import msgspec
 
+from partnermatch.clock import Instant
 from partnermatch.enums import InteractionKind
-from partnermatch.leads.schemas import Instant
 
 Position = Annotated[int, msgspec.Meta(ge=1, le=100_000, description="Rank at which the lead was shown")]
 

@@ -3,13 +3,14 @@ from datetime import UTC, datetime
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
+from partnermatch.clock import parse_instant
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import InteractionKind
 from partnermatch.errors import Conflict, InvalidInput
 from partnermatch.interactions.models import Interaction
 from partnermatch.interactions.repository import InteractionFilters, InteractionRepository
 from partnermatch.interactions.schemas import InteractionCreate
-from partnermatch.leads.service import LeadService, parse_instant
+from partnermatch.leads.service import LeadService
 
 # The dataset format records a rank only where a lead was shown in a list.
 RANKED_KINDS = frozenset({InteractionKind.IMPRESSION, InteractionKind.VIEW})

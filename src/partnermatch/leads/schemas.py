@@ -5,24 +5,13 @@ from uuid import UUID
 import msgspec
 
 from partnermatch.cities.schemas import CityId, LanguageCode
+from partnermatch.clock import Instant
 from partnermatch.companies.schemas import Description, ExternalId, Sectors
 from partnermatch.enums import LeadKind, LeadSource, LeadStatus
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Organization = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 BudgetEur = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
-# Incoming times are RFC 3339 strings with an offset (a naive time would be read in an unknown zone),
-# parsed strictly by the services: Litestar converts request data leniently and would read a bare
-# number as a Unix timestamp.
-RFC_3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-Instant = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=RFC_3339,
-        description="RFC 3339 date-time with an offset",
-        examples=["2026-03-14T09:30:00+01:00"],
-    ),
-]
 
 
 class LeadRead(msgspec.Struct):

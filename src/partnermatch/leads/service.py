@@ -1,14 +1,14 @@
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
 from partnermatch.cities.service import CityService
+from partnermatch.clock import check_plausible, end_of_day, local_date, parse_instant
 from partnermatch.enums import LeadStatus
 from partnermatch.errors import Conflict, InvalidInput, NotFound
 from partnermatch.leads.models import Lead, LeadSector
@@ -16,20 +16,6 @@ from partnermatch.leads.repository import LeadFilters, LeadRepository
 from partnermatch.leads.schemas import LeadCreate, LeadUpdate
 from partnermatch.reference import check_languages
 from partnermatch.sectors.service import SectorService
-from partnermatch.settings import get_settings
-
-EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
-
-
-def local_date(moment: datetime) -> date:
-    """The calendar date of an instant in the zone deadlines are read in (Europe/Berlin)."""
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
-
-
-def end_of_day(day: date) -> datetime:
-    """The first instant after `day` in Berlin, in UTC: a deadline on `day` holds until just before it."""
-    zone = ZoneInfo(get_settings().timezone)
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
 
 
 def deadline_passed(lead: Lead, now: datetime) -> bool:
@@ -42,25 +28,6 @@ def is_open(lead: Lead, now: datetime) -> bool:
 
 def days_to_deadline(lead: Lead, now: datetime) -> int | None:
     return None if lead.deadline is None else (lead.deadline - local_date(now)).days
-
-
-def check_plausible(field: str, value: date | None) -> None:
-    """Keeps dates and times where time zone arithmetic cannot overflow (Python's years end at 9999)."""
-    if value is not None:
-        day = value.date() if isinstance(value, datetime) else value
-        if not EARLIEST <= day <= LATEST:
-            raise InvalidInput.for_field(field, f"must lie between {EARLIEST} and {LATEST}")
-
-
-def parse_instant(field: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = msgspec.convert(value, datetime)
-    except msgspec.ValidationError:
-        raise InvalidInput.for_field(field, "is not an RFC 3339 date-time") from None
-    check_plausible(field, moment)
-    return moment
 
 
 def _check_deadline(deadline: date | None, published_at: datetime) -> None:

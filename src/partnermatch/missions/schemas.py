@@ -5,9 +5,10 @@ from uuid import UUID
 import msgspec
 
 from partnermatch.cities.schemas import CityId
+from partnermatch.clock import Instant
 from partnermatch.companies.schemas import Description, ExternalId, SectorCode
 from partnermatch.enums import MissionStatus, ParticipantStatus
-from partnermatch.leads.schemas import Instant, Title
+from partnermatch.leads.schemas import Title
 
 # A mission's sector focus may be empty: a general delegation trip.
 FocusSectors = Annotated[list[SectorCode], msgspec.Meta(max_length=5)]

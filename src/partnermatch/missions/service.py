@@ -8,10 +8,10 @@ import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
 from partnermatch.cities.service import CityService
+from partnermatch.clock import check_plausible, parse_instant
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import CompanyStatus, MissionStatus, ParticipantStatus
 from partnermatch.errors import Conflict, InvalidInput, NotFound
-from partnermatch.leads.service import check_plausible, parse_instant
 from partnermatch.missions.models import Mission, MissionParticipant, MissionSector
 from partnermatch.missions.repository import (
     MissionFilters,
