@@ -31,7 +31,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coroutine)
     except DomainError as error:
-        console.print(f"[red]error:[/] {error.detail}", highlight=False)
+        console.print(f"[red]error:[/] {escape(error.detail)}", highlight=False)
         raise SystemExit(1) from None
 
 

@@ -25,7 +25,7 @@ from partnermatch.datasets.format import (
     PARTICIPANTS,
     DatasetInvalid,
 )
-from partnermatch.datasets.importer import import_dataset
+from partnermatch.datasets.importer import import_dataset, validate_dataset
 from partnermatch.db import migrate
 from partnermatch.models import Company, Interaction, Lead, MissionParticipant
 from partnermatch.settings import Settings, get_settings
@@ -471,6 +471,13 @@ async def test_references_into_the_database(db_session: AsyncSession, tmp_path: 
     assert after["companies"] == before["companies"]
 
 
+async def test_validate_only_writes_nothing(db_session: AsyncSession, tmp_path: Path) -> None:
+    before = await counts(db_session)
+    dataset = await validate_dataset(db_session, write(tmp_path, sample()))
+    assert (len(dataset.companies), len(dataset.interactions)) == (2, 5)
+    assert await counts(db_session) == before
+
+
 async def test_failure_while_writing_rolls_back(
     db_session: AsyncSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -495,7 +502,8 @@ def _normalise(data: Data) -> dict[str, list[str]]:
                 clean[key] = datetime.fromisoformat(value).astimezone(UTC).isoformat()
         if "target_cities" in clean:
             clean["target_cities"] = sorted(clean["target_cities"])
-        clean.setdefault("position", None) if "lead_id" in clean else None
+        if "lead_id" in clean:
+            clean.setdefault("position", None)
         return json.dumps(clean, sort_keys=True)
 
     return {name: sorted({row(r) for r in rows}) for name, rows in data.items()}
@@ -590,3 +598,48 @@ async def test_sqlite_encoding_matches_sqlalchemy(db_session: AsyncSession) -> N
     wrapped = column.type.process_bind_param(moment, dialect)
     assert process is not None
     assert repo.sqlite_time(moment) == process(wrapped)
+
+
+async def test_generated_dataset_imports(db_session: AsyncSession, tmp_path: Path) -> None:
+    from partnermatch.datasets.generator import GeneratorConfig, generate
+
+    written = await asyncio.to_thread(generate, tmp_path, GeneratorConfig(companies=60, leads=30, seed=5))
+
+    report = await import_dataset(db_session, tmp_path)
+
+    assert {name: f.rows for name, f in report.files.items()} == written
+    assert report[COMPANIES].inserted == written[COMPANIES]
+    again = await import_dataset(db_session, tmp_path)
+    assert all(f.inserted == 0 and f.updated == 0 for f in again.files.values())
+
+
+async def test_rows_without_external_id_round_trip_by_uuid(db_session: AsyncSession, tmp_path: Path) -> None:
+    from partnermatch.models import CompanySector
+
+    company = Company(
+        name="Registered via the API GmbH",
+        status="pending",
+        employees=5,
+        founded=2020,
+        export_experience="none",
+        languages=["de"],
+        description="",
+        registered_at=datetime(2025, 1, 2, tzinfo=UTC),
+    )
+    company.sector_links = [CompanySector(position=0, code="62.01")]
+    db_session.add(company)
+    await db_session.flush()
+    await import_dataset(db_session, write(tmp_path / "in", sample()))
+
+    await export_dataset(db_session, tmp_path / "out")
+
+    exported = [r for r in _read(tmp_path / "out")[COMPANIES] if r["id"] == str(company.id)]
+    assert [r["name"] for r in exported] == ["Registered via the API GmbH"]
+    before = await counts(db_session)
+    report = await import_dataset(db_session, tmp_path / "out")
+    assert report[COMPANIES].inserted == 0
+    assert report[COMPANIES].updated == 0
+    assert await counts(db_session) == before
+    await db_session.refresh(company)
+    # The import does not override moderation: the company stays pending, without an external id.
+    assert (company.status, company.external_id) == ("pending", None)

@@ -9,7 +9,7 @@ from partnermatch.cities.repository import CityRepository
 from partnermatch.cities.schemas import CityCreate, CityUpdate
 from partnermatch.enums import CityStatus
 from partnermatch.errors import Conflict, FieldIssue, InvalidInput, NotFound
-from partnermatch.reference import check_languages
+from partnermatch.reference import check_country, check_languages
 
 
 class CityService(SQLAlchemyAsyncRepositoryService[City, CityRepository]):
@@ -25,6 +25,7 @@ class CityService(SQLAlchemyAsyncRepositoryService[City, CityRepository]):
         return await self.repository.list(order_by=[(City.name, False)])
 
     async def create_city(self, data: CityCreate) -> City:
+        check_country(data.country)
         check_languages(data.languages)
         if await self.repository.get_one_or_none(id=data.id) is not None:
             raise Conflict(f"a partner city with id {data.id} exists")
@@ -37,6 +38,8 @@ class CityService(SQLAlchemyAsyncRepositoryService[City, CityRepository]):
         }
         if "languages" in changes:
             check_languages(changes["languages"])
+        if "country" in changes:
+            check_country(changes["country"])
         for key, value in changes.items():
             setattr(city, key, value)
         return await self.repository.update(city)

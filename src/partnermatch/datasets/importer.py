@@ -67,6 +67,7 @@ class _Keys:
 class _Ticker:
     def __init__(self, progress: Progress | None, name: str, total: int) -> None:
         self.progress = progress
+        self.total = total
         self.task = progress.add_task(f"write {name}", total=total) if progress is not None else None
 
     def __call__(self, count: int) -> None:
@@ -75,13 +76,17 @@ class _Ticker:
 
     def done(self) -> None:
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[self.task].total)
+            self.progress.update(self.task, completed=self.total)
 
 
-async def load_reference(session: AsyncSession) -> Reference:
-    """What the validator needs from the database (also used by callers that only validate)."""
+async def validate_dataset(
+    session: AsyncSession, directory: Path, progress: Progress | None = None, *, max_errors: int = MAX_ERRORS
+) -> Dataset:
+    """Only the checks of ``import_dataset`` (raising ``DatasetInvalid``): for a pre-flight of an upload."""
     reference, _ = await _reference(session)
-    return reference
+    return await asyncio.to_thread(
+        validate_directory, directory, reference, progress=progress, max_errors=max_errors
+    )
 
 
 async def _reference(session: AsyncSession) -> tuple[Reference, _Keys]:
