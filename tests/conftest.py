@@ -9,9 +9,11 @@ CI=true, where an unreachable PostgreSQL fails the run.
 """
 
 import asyncio
+import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,14 @@ import pytest
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from partnermatch.accounts.models import User
+from partnermatch.accounts.service import AccountService
 from partnermatch.app import create_app
+from partnermatch.companies.schemas import CompanyCreate
+from partnermatch.companies.service import CompanyService
 from partnermatch.db import alchemy_config, create_engine, migrate
+from partnermatch.enums import CompanyStatus, ExportExperience, UserRole
+from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -132,16 +140,106 @@ async def app_and_client(
 
 
 @pytest.fixture
-async def client(
+async def app(
     app_and_client: tuple[Litestar, httpx.AsyncClient, str],
     session_maker: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[Litestar]:
     # Requests of this test share its rolled-back connection.
-    app, test_client, key = app_and_client
+    app, _client, key = app_and_client
     previous = app.state[key]
     app.state[key] = session_maker
-    yield test_client
+    yield app
     app.state[key] = previous
+
+
+_client_addresses = (f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}" for n in itertools.count(1))
+MakeClient = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+async def make_client(app: Litestar) -> AsyncIterator[MakeClient]:
+    """Clients of the test's app. Each has an address of its own, so per-address login limits of one
+    test do not spill into the next; https, so that Secure cookies are sent back."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(token: str | None = None) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(next(_client_addresses), 40000))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.AsyncClient(transport=transport, base_url="https://testserver", headers=headers)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@dataclass(frozen=True)
+class Account:
+    user: User
+    token: str
+    password: str | None = None
+
+
+def account_service(db_session: AsyncSession, settings: Settings) -> AccountService:
+    return AccountService(db_session, settings=settings, mailer=mailer_for(settings))
+
+
+async def create_account(
+    db_session: AsyncSession,
+    settings: Settings,
+    role: UserRole,
+    *,
+    company_id: uuid.UUID | None = None,
+    password: str | None = None,
+) -> Account:
+    accounts = account_service(db_session, settings)
+    email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.org"
+    user = await accounts.create_user(email, password, role=role, company_id=company_id)
+    _token, secret = await accounts.create_api_token(user.id, "tests")
+    await db_session.flush()
+    return Account(user=user, token=secret, password=password)
+
+
+async def create_company(db_session: AsyncSession, name: str = "Member GmbH") -> uuid.UUID:
+    data = CompanyCreate(
+        name=name, sectors=["62.01"], employees=12, founded=2015, export_experience=ExportExperience.SOME
+    )
+    company = await CompanyService(session=db_session).register(data, status=CompanyStatus.APPROVED)
+    await db_session.flush()
+    return company.id
+
+
+@pytest.fixture
+async def staff(db_session: AsyncSession, settings: Settings) -> Account:
+    return await create_account(db_session, settings, UserRole.STAFF)
+
+
+@pytest.fixture
+async def admin(db_session: AsyncSession, settings: Settings) -> Account:
+    return await create_account(db_session, settings, UserRole.ADMIN)
+
+
+@pytest.fixture
+async def member(db_session: AsyncSession, settings: Settings) -> Account:
+    company_id = await create_company(db_session)
+    return await create_account(db_session, settings, UserRole.MEMBER, company_id=company_id)
+
+
+@pytest.fixture
+def client(make_client: MakeClient, staff: Account) -> httpx.AsyncClient:
+    """Authenticated as staff with an API token: the admin API as staff use it."""
+    return make_client(staff.token)
+
+
+@pytest.fixture
+def member_client(make_client: MakeClient, member: Account) -> httpx.AsyncClient:
+    return make_client(member.token)
+
+
+@pytest.fixture
+def anonymous_client(make_client: MakeClient) -> httpx.AsyncClient:
+    return make_client()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

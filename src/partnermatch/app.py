@@ -4,15 +4,31 @@ import logging
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import SQLAlchemyAsyncConfig
-from litestar import Litestar, get
+from litestar import Litestar, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.logging import LoggingConfig
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import ControllerRouterHandler
 
 from partnermatch import __version__
+from partnermatch.access import ACCESS_KEY, Access, access, access_guard, provide_principal
+from partnermatch.accounts.admin_controllers import AccountAdminController
+from partnermatch.accounts.auth import (
+    AuthenticationMiddleware,
+    SessionCSRFMiddleware,
+    csrf_config,
+    login_rate_limit,
+    provide_settings,
+)
+from partnermatch.accounts.controllers import AuthController
+from partnermatch.audit import recorder
+from partnermatch.audit.controllers import AuditController
 from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
 from partnermatch.db import alchemy_config
@@ -24,6 +40,9 @@ from partnermatch.sectors.controllers import SectorController
 from partnermatch.settings import Settings, get_settings
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    AuthController,
+    AccountAdminController,
+    AuditController,
     CityController,
     SectorController,
     CompanyController,
@@ -34,7 +53,13 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
 ]
 
 
-@get("/health", tags=["operations"], summary="Liveness probe", include_in_schema=True)
+@get(
+    "/health",
+    tags=["operations"],
+    summary="Liveness probe",
+    include_in_schema=True,
+    opt=access(Access.PUBLIC),
+)
 async def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
@@ -44,16 +69,51 @@ def create_app(
 ) -> Litestar:
     settings = settings or get_settings()
     db_config = db_config or alchemy_config(settings)
+    recorder.install()
     app = Litestar(
         route_handlers=[health, *ROUTE_HANDLERS],
         plugins=[SQLAlchemyPlugin(config=db_config)],
+        state=State({"settings": settings}),
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        middleware=[
+            DefineMiddleware(AuthenticationMiddleware, settings=settings, db_config=db_config),
+            DefineMiddleware(
+                SessionCSRFMiddleware,
+                config=csrf_config(settings),
+                session_cookie=settings.session_cookie_name,
+            ),
+            login_rate_limit(settings).middleware,
+        ],
+        # Every handler declares who may call it (access.py); this one guard enforces it.
+        guards=[access_guard],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="PartnerMatch API",
             version=__version__,
             description="Matchmaking between Berlin companies and opportunities in Berlin's partner cities.",
             path="/schema",
+            openapi_router=Router(
+                "/schema", route_handlers=[], include_in_schema=False, opt=access(Access.PUBLIC)
+            ),
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "apiToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API token: `partnermatch users create-staff --token` or POST /api/v1/admin/users/{id}/tokens",
+                    ),
+                    "session": SecurityScheme(
+                        type="apiKey",
+                        name=settings.session_cookie_name,
+                        security_scheme_in="cookie",
+                        description="The session cookie set by POST /api/v1/auth/login",
+                    ),
+                }
+            ),
         ),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
@@ -66,6 +126,9 @@ def create_app(
     return app
 
 
+SECURITY: list[dict[str, list[str]]] = [{"apiToken": []}, {"session": []}]
+
+
 def _document_problem_responses(app: Litestar) -> None:
     # Litestar documents its own 400 body; every error here is a problem+json body instead (errors.py).
     for route in app.routes:
@@ -74,6 +137,8 @@ def _document_problem_responses(app: Litestar) -> None:
         for handler in route.route_handlers:
             if isinstance(handler, HTTPRouteHandler):
                 handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
+                if handler.opt.get(ACCESS_KEY) != Access.PUBLIC:
+                    handler.security = SECURITY
 
 
 logging.getLogger("partnermatch").addHandler(logging.NullHandler())

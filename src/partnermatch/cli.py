@@ -106,8 +106,65 @@ def demo(host: str | None, port: int | None, no_serve: bool) -> None:
     os.makedirs(settings.var_dir, exist_ok=True)
     run(migrate(settings))
     run(prepare_demo(settings, console))
+    run(_demo_accounts(settings))
     if not no_serve:
         serve_app(settings, host or settings.host, port or settings.port, settings.workers)
+
+
+async def _demo_accounts(settings: Settings) -> None:
+    from partnermatch.accounts.demo import ensure_demo_accounts
+
+    async with session_scope(settings) as session:
+        credentials = await ensure_demo_accounts(session, settings)
+    # Plain lines, not a table: a narrow terminal must not cut a password short.
+    console.print("Demo accounts (sign in at POST /api/v1/auth/login, or in /schema):", highlight=False)
+    for c in credentials:
+        company = f"  (member of {escape(c.company)})" if c.company else ""
+        console.print(f"  {c.role:<7} {c.email}  password: {c.password}{company}", highlight=False)
+
+
+@cli.group()
+def users() -> None:
+    """Accounts: create staff so that a fresh installation can be administered."""
+
+
+async def _create_staff(
+    settings: Settings, email: str, password: str | None, admin: bool, token_name: str | None
+) -> str | None:
+    from partnermatch.accounts.service import AccountService
+    from partnermatch.enums import UserRole
+    from partnermatch.mail import mailer_for
+
+    async with session_scope(settings) as session:
+        accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+        role = UserRole.ADMIN if admin else UserRole.STAFF
+        user = await accounts.create_user(email, password, role=role)
+        if token_name is None:
+            return None
+        _token, secret = await accounts.create_api_token(user.id, token_name)
+        return secret
+
+
+@users.command("create-staff")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="An administrator (manages staff and tokens) instead of staff")
+@click.option(
+    "--token",
+    "with_token",
+    is_flag=True,
+    help="No password: print an API token (read and write) once instead; it is stored only hashed",
+)
+@click.option("--token-name", default="created by partnermatch users create-staff", show_default=True)
+def create_staff_command(email: str, admin: bool, with_token: bool, token_name: str) -> None:
+    """Create a staff account: prompts for its password, or prints a one-time API token (--token)."""
+    password = None
+    if not with_token:
+        password = click.prompt("Password (12 characters or more)", hide_input=True, confirmation_prompt=True)
+    secret = run(_create_staff(get_settings(), email, password, admin, token_name if with_token else None))
+    console.print(f"created {'admin' if admin else 'staff'} account {escape(email)}", highlight=False)
+    if secret is not None:
+        console.print("API token (shown once; send it as `Authorization: Bearer <token>`):", highlight=False)
+        click.echo(secret)
 
 
 def _progress() -> "Progress":
@@ -260,6 +317,135 @@ def bench_import_command(
         )
     )
     Console().print(results_table(results))
+
+
+def _parse_cutoff(value: str | None) -> float | None:
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset (write e.g. 2025-11-01T00:00:00+01:00)")
+    return parsed.timestamp()
+
+
+@cli.command("train")
+@click.option("--data", "data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Artifact path (.joblib; metadata goes next to it as .json) [default: VAR_DIR/models/ranker-VERSION.joblib]",
+)
+@click.option(
+    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
+)
+def train_command(data: Path, out: Path | None, max_iter: int) -> None:
+    """Fit the lead and mission ranker on a dataset folder and write a versioned artifact."""
+    from ml.artifact import save
+    from ml.pipeline import RankingPipeline
+
+    from partnermatch.ranking.data import load_dataset
+
+    ds = load_dataset(data)
+    model = RankingPipeline(max_iter=max_iter).fit(ds)
+    if out is None:
+        out = Path(get_settings().var_dir) / "models" / f"ranker-{time.strftime('%Y%m%d%H%M%S')}.joblib"
+    metadata = save(model, ds, out)
+    holdout = ", ".join(f"{k} {v:.4g}" for k, v in metadata["holdout_metrics"].items())
+    click.echo(
+        f"wrote {out} (sha256 {metadata['sha256'][:12]}, trained in {model.fit_seconds_:.1f} s; {holdout})"
+    )
+
+
+@cli.command("evaluate")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cutoff", default=None, help="ISO 8601 time with offset [default: the protocol's]")
+@click.option("--rankings-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--report-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--plots-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
+)
+def evaluate_command(
+    directory: Path,
+    cutoff: str | None,
+    rankings_out: Path | None,
+    report_out: Path | None,
+    plots_dir: Path | None,
+    max_iter: int,
+) -> None:
+    """Evaluate the learned ranker against baselines by the protocol of shared/dataset-format.md."""
+    import json
+
+    from ml.evaluate import evaluate, plot, summary_rows, write_rankings
+
+    from partnermatch.ranking.data import load_dataset
+
+    report = evaluate(
+        load_dataset(directory),
+        _parse_cutoff(cutoff),
+        model_params={"max_iter": max_iter},
+        log=lambda line: console.print(line),
+    )
+    rankings = report.pop("_rankings")
+    table = Table(title=f"{directory}: cutoff {report['cutoff']}, {report['lead_queries']} lead queries")
+    for column in ("task", "method", "NDCG@10", "cold start", "recall@50", "MAP@50", "coverage@10"):
+        table.add_column(column, justify="left" if column in ("task", "method") else "right")
+    for row in summary_rows(report):
+        table.add_row(*row)
+    Console().print(table)
+    candidate = report["candidate_generation"]
+    click.echo(
+        f"candidate recall {candidate['candidate_recall']:.4f}; trained in {report['train_seconds']:.1f} s, "
+        f"peak memory {report['peak_memory_mb']:.0f} MB"
+    )
+    if rankings_out is not None:
+        write_rankings(rankings_out, rankings["leads"], rankings["missions"])
+    if report_out is not None:
+        report_out.parent.mkdir(parents=True, exist_ok=True)
+        report_out.write_text(json.dumps(report, indent=2) + "\n")
+    if plots_dir is not None:
+        for path in plot(report, plots_dir):
+            click.echo(f"wrote {path}")
+
+
+@cli.command("rank")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--cutoff", required=True, help="ISO 8601 time with offset: the folder holds what existed before it"
+)
+@click.option(
+    "--queries",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="One query a line: company:<id> or mission:<id>",
+)
+@click.option("--rankings-out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
+)
+def rank_command(directory: Path, cutoff: str, queries: Path, rankings_out: Path, max_iter: int) -> None:
+    """Blind ranking: train on a pre-cutoff folder and rank the listed queries' protocol candidates."""
+    from ml.evaluate import blind_rank, write_rankings
+
+    from partnermatch.ranking.data import load_dataset
+
+    at = _parse_cutoff(cutoff)
+    assert at is not None
+    lines = [line.strip() for line in queries.read_text().splitlines() if line.strip()]
+    bad = [line for line in lines if not line.startswith(("company:", "mission:"))]
+    if bad:
+        raise click.BadParameter(
+            f"{bad[0]!r} is neither company:<id> nor mission:<id>", param_hint="--queries"
+        )
+    leads, missions = blind_rank(load_dataset(directory), at, lines, {"max_iter": max_iter})
+    write_rankings(rankings_out, leads, missions)
+    click.echo(f"wrote {rankings_out}: {len(leads)} company and {len(missions)} mission queries")
 
 
 def main() -> None:

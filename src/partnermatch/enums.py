@@ -62,6 +62,22 @@ class InteractionKind(StrEnum):
     DEAL = "deal"
 
 
+class UserRole(StrEnum):
+    MEMBER = "member"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class TokenScope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class AccountTokenPurpose(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+
+
 def sql_in(column: str, enum: type[StrEnum]) -> str:
     """A CHECK constraint body that keeps a string column within an enum, on SQLite and PostgreSQL alike."""
     values = ", ".join(f"'{member.value}'" for member in enum)

@@ -44,6 +44,10 @@ class DomainError(Exception):
         self.detail = detail
         self.issues = tuple(issues)
 
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {}
+
 
 class InvalidInput(DomainError):
     status_code = 422
@@ -66,6 +70,28 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status_code = 409
     title = "Conflict"
+
+
+class Unauthenticated(DomainError):
+    status_code = 401
+    title = "Unauthorized"
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="partnermatch"'}
+
+
+class TooManyAttempts(DomainError):
+    status_code = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class DatabaseNotMigratedError(DomainError):
@@ -111,9 +137,12 @@ def _problem_spec(description: str) -> ResponseSpec:
 
 PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
     400: _problem_spec("The request does not match the schema; `errors` names each field and rule"),
+    401: _problem_spec("Not signed in, or the session or token is invalid or expired"),
+    403: _problem_spec("Signed in, but not allowed to do this (or the CSRF token is missing)"),
     404: _problem_spec("No such resource"),
     409: _problem_spec("Conflicts with existing data (duplicate or related rows)"),
     422: _problem_spec("Breaks a domain rule; `errors` names each field and rule"),
+    429: _problem_spec("Too many attempts; `Retry-After` says how many seconds to wait"),
 }
 
 
@@ -138,17 +167,37 @@ def _validation_issues(extra: Any) -> list[dict[str, str]]:
     return issues
 
 
+# PostgreSQL's character_not_in_repertoire: text holding a NUL character, which it cannot store.
+_NUL_IN_TEXT = "22021"
+
+
+def _database_rejected_nul(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _NUL_IN_TEXT in {getattr(current, "sqlstate", None), getattr(current, "pgcode", None)}:
+            return True
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return False
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, DomainError):
         extra = {"errors": [issue.as_dict() for issue in exc.issues]} if exc.issues else None
-        return problem(exc.status_code, exc.title, exc.detail, extra=extra)
+        response = problem(exc.status_code, exc.title, exc.detail, extra=extra)
+        response.headers.update(exc.headers)
+        return response
     if isinstance(exc, ValidationException):
         issues = _validation_issues(exc.extra)
         detail = "; ".join(f"{i['field']}: {i['rule']}" for i in issues) or str(exc.detail)
         return problem(400, "Invalid request", detail, extra={"errors": issues} if issues else None)
     if isinstance(exc, HTTPException):
         response = problem(exc.status_code, str(exc.detail) or "Error", None)
-        # 405 must keep its Allow header, 429 its Retry-After.
+        # 405 must keep its Allow header, 401 its WWW-Authenticate, 429 its Retry-After.
         response.headers.update(exc.headers or {})
         return response
     if isinstance(exc, NotFoundError):
@@ -157,6 +206,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return problem(409, "Conflict", "a resource with the same unique key exists")
     if isinstance(exc, ForeignKeyError | IntegrityError):
         return problem(409, "Conflict", "the change conflicts with related data")
+    if _database_rejected_nul(exc):
+        return problem(400, "Invalid request", "text must not contain NUL characters")
     if isinstance(exc, RepositoryError):
         logger.exception("repository error on %s %s", request.method, request.url.path)
         return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")

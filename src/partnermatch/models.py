@@ -1,5 +1,7 @@
 """Imports every model so that the metadata (for Alembic and tests) is complete."""
 
+from partnermatch.accounts.models import AccountToken, ApiToken, User, UserSession
+from partnermatch.audit.models import AuditEvent
 from partnermatch.cities.models import City
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
 from partnermatch.interactions.models import Interaction
@@ -8,6 +10,9 @@ from partnermatch.missions.models import Mission, MissionParticipant, MissionSec
 from partnermatch.sectors.models import Sector
 
 __all__ = [
+    "AccountToken",
+    "ApiToken",
+    "AuditEvent",
     "City",
     "Company",
     "CompanySector",
@@ -19,4 +24,6 @@ __all__ = [
     "MissionParticipant",
     "MissionSector",
     "Sector",
+    "User",
+    "UserSession",
 ]

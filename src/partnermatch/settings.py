@@ -1,10 +1,13 @@
 """Every setting is a ``PARTNERMATCH_*`` environment variable (or a line in ``.env``)."""
 
+import contextlib
+import os
+import secrets
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +40,24 @@ class Settings(BaseSettings):
     debug: bool = Field(default=False, description="Tracebacks in error responses; never in production.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     timezone: str = Field(default="Europe/Berlin", description="Zone that lead deadlines are read in.")
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs CSRF tokens; empty means one generated once into var_dir/secret_key.",
+    )
+    insecure_cookies: bool = Field(
+        default=False,
+        description="Plain-HTTP development on a host other than localhost: cookies without the "
+        "__Host- prefix and the Secure flag. Never in production.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of the service, for links in emails."
+    )
+    mail_from: str = Field(default="PartnerMatch <noreply@partnermatch.invalid>")
+    session_max_age_hours: int = Field(default=14 * 24, ge=1, description="Lifetime of a login session.")
+    login_attempts_per_ip_per_minute: int = Field(default=20, ge=1)
+    login_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed logins per account within 15 minutes before it is throttled."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -49,6 +70,30 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'partnermatch.db'}"
+
+    @property
+    def session_cookie_name(self) -> str:
+        return "partnermatch_session" if self.insecure_cookies else "__Host-partnermatch_session"
+
+    @property
+    def csrf_cookie_name(self) -> str:
+        return "partnermatch_csrf" if self.insecure_cookies else "__Host-partnermatch_csrf"
+
+    def resolved_secret_key(self) -> str:
+        if value := self.secret_key.get_secret_value():
+            return value
+        # Stable across restarts and workers without configuration, yet unique per installation.
+        # Written aside and linked into place, so that workers starting together agree on one key.
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"secret_key.{os.getpid()}")
+            draft.write_text(secrets.token_urlsafe(48))
+            draft.chmod(0o600)
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+            draft.unlink()
+        return path.read_text().strip()
 
     @property
     def is_sqlite(self) -> bool:

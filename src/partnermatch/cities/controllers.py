@@ -3,6 +3,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch.access import Access, access
 from partnermatch.cities.models import City
 from partnermatch.cities.schemas import CityCreate, CityRead, CityUpdate
 from partnermatch.cities.service import CityService
@@ -19,13 +20,15 @@ def to_read(city: City) -> CityRead:
 class CityController(Controller):
     path = "/api/v1/cities"
     tags = ["reference data"]
+    # Reading the partner cities is public; changing them is for staff.
+    opt = access(Access.STAFF)
     dependencies = {"cities": Provide(provide_city_service)}
 
-    @get("/", summary="Berlin's partner cities")
+    @get("/", summary="Berlin's partner cities", opt=access(Access.PUBLIC))
     async def list_cities(self, cities: NamedDependency[CityService]) -> list[CityRead]:
         return [to_read(c) for c in await cities.list_cities()]
 
-    @get("/{city_id:str}", summary="One partner city")
+    @get("/{city_id:str}", summary="One partner city", opt=access(Access.PUBLIC))
     async def get_city(self, cities: NamedDependency[CityService], city_id: FromPath[str]) -> CityRead:
         return to_read(await cities.get_city(city_id))
 

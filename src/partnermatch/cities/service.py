@@ -22,7 +22,7 @@ class CityService(SQLAlchemyAsyncRepositoryService[City, CityRepository]):
         return city
 
     async def list_cities(self) -> Sequence[City]:
-        return await self.repository.list(order_by=[(City.name, False)])
+        return await self.repository.get_many(order_by=[(City.name, False)])
 
     async def create_city(self, data: CityCreate) -> City:
         check_country(data.country)

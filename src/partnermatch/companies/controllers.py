@@ -6,11 +6,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch.access import Access, Principal, access
 from partnermatch.companies.models import Company
 from partnermatch.companies.repository import SORTABLE, CompanyFilters
 from partnermatch.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate, StatusChange
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import CompanyStatus, ExportExperience
+from partnermatch.mail import mailer_for
 from partnermatch.pagination import (
     Limit,
     Offset,
@@ -21,10 +23,13 @@ from partnermatch.pagination import (
     page_size,
     parse_order,
 )
+from partnermatch.settings import Settings
 
 
-async def provide_company_service(db_session: NamedDependency[AsyncSession]) -> CompanyService:
-    return CompanyService(session=db_session)
+async def provide_company_service(
+    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> CompanyService:
+    return CompanyService(session=db_session, mailer=mailer_for(settings))
 
 
 def to_read(c: Company) -> CompanyRead:
@@ -52,6 +57,8 @@ def to_read(c: Company) -> CompanyRead:
 class CompanyController(Controller):
     path = "/api/v1/companies"
     tags = ["companies"]
+    # Members reach their own company only: see repository.visible_to.
+    opt = access(Access.STAFF)
     dependencies = {"companies": Provide(provide_company_service)}
 
     @get("/", summary="Search Berlin companies")
@@ -90,29 +97,41 @@ class CompanyController(Controller):
     ) -> CompanyRead:
         return to_read(await companies.register(data))
 
-    @get("/{company_id:uuid}", summary="One company")
+    @get("/{company_id:uuid}", summary="One company (members: their own)", opt=access(Access.MEMBER))
     async def get_company(
-        self, companies: NamedDependency[CompanyService], company_id: FromPath[UUID]
+        self,
+        companies: NamedDependency[CompanyService],
+        principal: NamedDependency[Principal],
+        company_id: FromPath[UUID],
     ) -> CompanyRead:
-        return to_read(await companies.get_company(company_id))
+        return to_read(await companies.get_company(company_id, principal))
 
-    @patch("/{company_id:uuid}", summary="Change a company's profile")
+    @patch(
+        "/{company_id:uuid}",
+        summary="Change a company's profile (members: their own)",
+        opt=access(Access.MEMBER),
+    )
     async def update_company(
         self,
         companies: NamedDependency[CompanyService],
+        principal: NamedDependency[Principal],
         company_id: FromPath[UUID],
         data: JSONBody[CompanyUpdate],
     ) -> CompanyRead:
-        return to_read(await companies.change(company_id, data))
+        return to_read(await companies.change(company_id, data, principal))
 
-    @post("/{company_id:uuid}/status", summary="Approve, reject (archive with a reason) or reopen a company")
+    @post(
+        "/{company_id:uuid}/status",
+        summary="Approve, reject (archive with a reason; the members are told by email) or reopen a company",
+    )
     async def change_status(
         self,
         companies: NamedDependency[CompanyService],
+        principal: NamedDependency[Principal],
         company_id: FromPath[UUID],
         data: JSONBody[StatusChange],
     ) -> CompanyRead:
-        return to_read(await companies.set_status(company_id, data))
+        return to_read(await companies.set_status(company_id, data, principal))
 
     @delete(
         "/{company_id:uuid}",
@@ -120,6 +139,9 @@ class CompanyController(Controller):
         status_code=200,
     )
     async def archive_company(
-        self, companies: NamedDependency[CompanyService], company_id: FromPath[UUID]
+        self,
+        companies: NamedDependency[CompanyService],
+        principal: NamedDependency[Principal],
+        company_id: FromPath[UUID],
     ) -> CompanyRead:
-        return to_read(await companies.archive(company_id))
+        return to_read(await companies.archive(company_id, principal))

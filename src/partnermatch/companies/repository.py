@@ -1,12 +1,15 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select, true
 
+from partnermatch.access import Principal
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
 from partnermatch.db import contains_text
+from partnermatch.enums import CompanyStatus
 from partnermatch.sectors.repository import code_matches
 
 SORTABLE = frozenset({"name", "registered_at", "employees", "founded", "created_at", "updated_at"})
@@ -26,8 +29,23 @@ class CompanyFilters:
     offset: int = 0
 
 
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """The one rule for which companies a user may see and change: staff all, a member their own.
+
+    Another company's id is then simply not found (404), like an id that does not exist."""
+    if principal.is_staff:
+        return true()
+    return Company.id == principal.company_id
+
+
 class CompanyRepository(SQLAlchemyAsyncRepository[Company]):
     model_type = Company
+
+    async def get_visible(self, company_id: UUID, principal: Principal) -> Company | None:
+        company: Company | None = await self.session.scalar(
+            select(Company).where(Company.id == company_id, visible_to(principal))
+        )
+        return company
 
     def _conditions(self, f: CompanyFilters) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
@@ -66,6 +84,15 @@ class CompanyRepository(SQLAlchemyAsyncRepository[Company]):
         )
         rows = await self.session.scalars(statement)
         return rows.all(), total or 0
+
+    async def first_approved(self) -> Company | None:
+        company: Company | None = await self.session.scalar(
+            select(Company)
+            .where(Company.status == CompanyStatus.APPROVED.value)
+            .order_by(Company.name, Company.id)
+            .limit(1)
+        )
+        return company
 
     async def by_external_id(self, external_id: str) -> Company | None:
         return await self.get_one_or_none(external_id=external_id)

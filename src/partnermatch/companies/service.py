@@ -6,12 +6,15 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
+from partnermatch.access import Principal
+from partnermatch.accounts.repository import UserRepository
 from partnermatch.cities.service import CityService
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
 from partnermatch.companies.repository import CompanyFilters, CompanyRepository
 from partnermatch.companies.schemas import CompanyCreate, CompanyUpdate, StatusChange
 from partnermatch.enums import CompanyStatus
 from partnermatch.errors import Conflict, NotFound
+from partnermatch.mail import Mail, Mailer
 from partnermatch.reference import check_languages
 from partnermatch.sectors.service import SectorService
 
@@ -19,8 +22,12 @@ from partnermatch.sectors.service import SectorService
 class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository]):
     repository_type = CompanyRepository
 
-    async def get_company(self, company_id: UUID) -> Company:
-        company = await self.repository.get_one_or_none(id=company_id)
+    def __init__(self, *args: Any, mailer: Mailer | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mailer = mailer
+
+    async def get_company(self, company_id: UUID, principal: Principal) -> Company:
+        company = await self.repository.get_visible(company_id, principal)
         if company is None:
             raise NotFound.for_id("company", company_id)
         return company
@@ -41,8 +48,8 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
         company.target_city_links = [CompanyTargetCity(city_id=city) for city in dict.fromkeys(cities)]
         return await self.repository.add(company)
 
-    async def change(self, company_id: UUID, data: CompanyUpdate) -> Company:
-        company = await self.get_company(company_id)
+    async def change(self, company_id: UUID, data: CompanyUpdate, principal: Principal) -> Company:
+        company = await self.get_company(company_id, principal)
         changes: dict[str, Any] = {
             k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET
         }
@@ -67,14 +74,32 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
             setattr(company, key, value)
         return await self.repository.update(company)
 
-    async def set_status(self, company_id: UUID, change: StatusChange) -> Company:
-        company = await self.get_company(company_id)
+    async def set_status(self, company_id: UUID, change: StatusChange, principal: Principal) -> Company:
+        company = await self.get_company(company_id, principal)
+        rejected = company.status == CompanyStatus.PENDING and change.status is CompanyStatus.ARCHIVED
         company.status = change.status.value
         company.status_reason = change.reason
-        return await self.repository.update(company)
+        company = await self.repository.update(company)
+        if rejected:
+            await self._tell_members_of_rejection(company)
+        return company
 
-    async def archive(self, company_id: UUID) -> Company:
-        return await self.set_status(company_id, StatusChange(status=CompanyStatus.ARCHIVED))
+    async def archive(self, company_id: UUID, principal: Principal) -> Company:
+        return await self.set_status(company_id, StatusChange(status=CompanyStatus.ARCHIVED), principal)
+
+    async def _tell_members_of_rejection(self, company: Company) -> None:
+        if self.mailer is None:
+            return
+        reason = company.status_reason or "no reason was given"
+        for email in await UserRepository(session=self.repository.session).member_emails(company.id):
+            self.mailer.send(
+                Mail(
+                    to=email,
+                    subject=f"Your registration of {company.name} on PartnerMatch",
+                    body=f"We are sorry: the registration of {company.name} was not approved.\n\n"
+                    f"Reason: {reason}\n\nReply to this message if you have questions.\n",
+                )
+            )
 
     async def _validate(
         self,

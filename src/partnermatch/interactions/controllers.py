@@ -6,6 +6,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch.access import Access, access
 from partnermatch.clock import RFC_3339, parse_instant
 from partnermatch.enums import InteractionKind
 from partnermatch.interactions.models import Interaction
@@ -47,6 +48,7 @@ def to_read(i: Interaction) -> InteractionRead:
 class InteractionController(Controller):
     path = "/api/v1/interactions"
     tags = ["interactions"]
+    opt = access(Access.STAFF)
     dependencies = {"interactions": Provide(provide_interaction_service)}
 
     @get("/", summary="What companies did with leads, newest first")

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch.access import Access, access
 from partnermatch.enums import LeadKind, LeadSource, LeadStatus
 from partnermatch.leads.models import Lead
 from partnermatch.leads.repository import SORTABLE, LeadFilters
@@ -60,6 +61,7 @@ def now() -> datetime:
 class LeadController(Controller):
     path = "/api/v1/leads"
     tags = ["leads"]
+    opt = access(Access.STAFF)
     dependencies = {"leads": Provide(provide_lead_service)}
 
     @get("/", summary="Search business leads")

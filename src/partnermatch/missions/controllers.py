@@ -7,6 +7,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch.access import Access, access
 from partnermatch.enums import MissionStatus, ParticipantStatus
 from partnermatch.missions.repository import SORTABLE, MissionFilters, Participation
 from partnermatch.missions.schemas import (
@@ -78,6 +79,7 @@ def participant_read(p: Participation) -> ParticipantRead:
 class MissionController(Controller):
     path = "/api/v1/missions"
     tags = ["missions"]
+    opt = access(Access.STAFF)
     dependencies = {"missions": Provide(provide_mission_service)}
 
     @get("/", summary="Search trade missions")
@@ -154,6 +156,7 @@ class MissionController(Controller):
 class ParticipantController(Controller):
     path = "/api/v1/missions/{mission_id:uuid}/participants"
     tags = ["missions"]
+    opt = access(Access.STAFF)
     dependencies = {"participants": Provide(provide_participant_service)}
 
     @get("/", summary="Companies on a mission, by name")

@@ -5,6 +5,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch.access import Access, access
 from partnermatch.pagination import MAX_PAGE_SIZE, Offset, Page
 from partnermatch.sectors.schemas import SectorRead
 from partnermatch.sectors.service import SectorService
@@ -17,6 +18,7 @@ async def provide_sector_service(db_session: NamedDependency[AsyncSession]) -> S
 class SectorController(Controller):
     path = "/api/v1/sectors"
     tags = ["reference data"]
+    opt = access(Access.PUBLIC)
     dependencies = {"sectors": Provide(provide_sector_service)}
 
     @get("/", summary="Search NACE Rev. 2 sectors (for a sector picker)")

@@ -1,0 +1,520 @@
+"""The whole ranking model: features as of a time, candidate generation, the learned scorers, reasons.
+
+Training follows the evaluation protocol one step earlier: inside the data it is given
+(everything before the cutoff T), a validation cutoff T_val is chosen by the same
+rule (80 % of the positives before T), features are computed as of T_val, and the
+labels are what companies did in [T_val, T) -- every positive, whether it came from
+the recommended list or from the company's own search. At serving time the
+features are recomputed as of T with the same model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import roc_auc_score
+
+from ml.ranker import LeadRanker, MissionRanker
+from partnermatch.ranking.data import (
+    DECLINED,
+    IMPRESSION,
+    PARTICIPANT_GRADE,
+    VIEW,
+    Dataset,
+    default_cutoff,
+)
+from partnermatch.ranking.features import (
+    FEATURE_NAMES,
+    KIND_FEATURE,
+    State,
+    build_state,
+    candidate_mask,
+    chunks,
+    encode_companies,
+    encode_leads,
+    fit_text,
+    lead_blocks,
+    mission_features,
+    open_leads,
+    stack,
+)
+from partnermatch.ranking.reasons import EXPLAINABLE, render
+
+BLEND_FEATURES = (
+    "nace_depth",
+    "affinity_max",
+    "tfidf_word",
+    "tfidf_char",
+    "topic_cosine",
+    "city_target",
+    "lead_positives",
+    "lead_age_days",
+)
+TOP_N = 100
+
+
+def window_labels(ds: Dataset, start: float, end: float) -> dict[int, dict[int, int]]:
+    """Strongest grade per (company, lead) from events in [start, end), for companies registered before start."""
+    it = ds.interactions
+    grade = it.grade
+    mask = (it.at >= start) & (it.at < end) & (grade >= 1)
+    mask &= ds.companies.registered[it.company] < start
+    labels: dict[int, dict[int, int]] = {}
+    for c, lead, g in zip(it.company[mask], it.lead[mask], grade[mask], strict=True):
+        row = labels.setdefault(int(c), {})
+        row[int(lead)] = max(row.get(int(lead), 0), int(g))
+    return labels
+
+
+def interacted_before(ds: Dataset, at: float) -> Any:
+    """(companies x leads) sparse indicator of the pairs with any interaction before ``at``."""
+    it = ds.interactions
+    m = it.at < at
+    data = np.ones(int(m.sum()), dtype=np.float32)
+    return sp.csr_matrix(
+        (data, (it.company[m], it.lead[m])), shape=(len(ds.companies), len(ds.leads))
+    ).tocsr()
+
+
+def propensities(ds: Dataset, before: float, max_position: int = 50) -> np.ndarray:
+    """Examination probability by list position, relative to position 1, from the logs before ``before``.
+
+    A pair shown at position k counts as examined if it was viewed or acted on afterwards.
+    """
+    it = ds.interactions
+    m = it.at < before
+    n_l = len(ds.leads)
+    shown = m & (it.kind == IMPRESSION) & np.isfinite(it.position)
+    acted = m & (it.kind != IMPRESSION)
+    acted_keys = np.unique(it.company[acted] * n_l + it.lead[acted])
+    keys = it.company[shown] * n_l + it.lead[shown]
+    examined = np.isin(keys, acted_keys)
+    position = np.clip(it.position[shown].astype(np.int64), 1, max_position)
+    views = np.bincount(position, weights=examined, minlength=max_position + 1)
+    total = np.bincount(position, minlength=max_position + 1)
+    rate = (views + 1.0) / (total + 10.0)
+    if total[1] == 0:
+        return np.ones(max_position + 1)
+    p = rate / rate[1]
+    # Rates must not rise with the position: a noisy late position would otherwise get a tiny weight.
+    p = np.minimum.accumulate(np.clip(p, 1e-3, 1.0))
+    p[0] = 1.0
+    return p
+
+
+@dataclass
+class TrainingPairs:
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    """Inverse-propensity x grade for positives; 1 / sampling rate for negatives."""
+    weight_no_ipw: np.ndarray
+    query: np.ndarray
+    candidate_recall: float
+
+
+class RankingPipeline(BaseEstimator):  # type: ignore[misc]
+    """Fit on a dataset (everything before ``cutoff``) and rank leads for companies and companies for missions."""
+
+    def __init__(
+        self,
+        per_source: int = 120,
+        negatives_per_query: int = 80,
+        ipw_clip: float = 10.0,
+        svd_components: int = 96,
+        max_iter: int = 250,
+        learning_rate: float = 0.06,
+        holdout_share: float = 0.2,
+        chunk_size: int = 400,
+        random_state: int = 0,
+    ) -> None:
+        self.per_source = per_source
+        self.negatives_per_query = negatives_per_query
+        self.ipw_clip = ipw_clip
+        self.svd_components = svd_components
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.holdout_share = holdout_share
+        self.chunk_size = chunk_size
+        self.random_state = random_state
+
+    # ----------------------------------------------------------------- training
+
+    def fit(self, ds: Dataset, cutoff: float | None = None) -> RankingPipeline:
+        started = time.perf_counter()
+        it = ds.interactions
+        if cutoff is None:
+            latest = [
+                it.at.max() if len(it) else 0.0,
+                ds.leads.published.max(),
+                ds.companies.registered.max(),
+            ]
+            cutoff = float(max(latest)) + 1.0
+        before = it.take(it.at < cutoff)
+        validation = default_cutoff(before)
+        self.cutoff_ = cutoff
+        self.validation_cutoff_ = validation
+        self.vocabulary_, self.text_ = fit_text(ds, self.svd_components)
+        companies = encode_companies(self.vocabulary_, self.text_, ds.companies)
+        leads = encode_leads(self.vocabulary_, self.text_, ds.leads)
+        state = build_state(ds, validation, self.vocabulary_, self.text_, companies, leads)
+        self.propensity_ = propensities(ds, validation)
+        pairs = self._training_pairs(ds, state, validation, cutoff)
+        rng = np.random.default_rng(self.random_state)
+        queries = np.unique(pairs.query)
+        holdout_queries = rng.choice(queries, size=int(len(queries) * self.holdout_share), replace=False)
+        hold = np.isin(pairs.query, holdout_queries)
+        train = ~hold
+        params: dict[str, Any] = {
+            "max_iter": self.max_iter,
+            "learning_rate": self.learning_rate,
+            "categorical_features": (KIND_FEATURE,),
+        }
+        # Two views of the same data: positives weighted by grade x inverse propensity of the logged position,
+        # and by grade alone. IPW corrects the list's position bias but adds variance; averaging keeps both.
+        self.ranker_ipw_ = LeadRanker(**params, random_state=self.random_state).fit(
+            pairs.X[train], pairs.y[train], pairs.weight[train]
+        )
+        self.ranker_grade_ = LeadRanker(**params, random_state=self.random_state).fit(
+            pairs.X[train], pairs.y[train], pairs.weight_no_ipw[train]
+        )
+        self.medians_ = np.nanmedian(pairs.X[pairs.y == 0], axis=0)
+        self.blend_ = self._tune_blend(pairs)
+        X_hold, y_hold, q_hold = pairs.X[hold], pairs.y[hold], pairs.query[hold]
+        s_ipw = self.ranker_ipw_.decision_function(X_hold)
+        s_grade = self.ranker_grade_.decision_function(X_hold)
+        blend_hold = self._blend_rows(X_hold)
+        self.selection_: dict[str, float] = {
+            "holdout_ndcg10_ipw": _mean_ndcg10(s_ipw, y_hold, q_hold),
+            "holdout_ndcg10_grade": _mean_ndcg10(s_grade, y_hold, q_hold),
+        }
+        # The weight of the tuned blend in the final score, chosen on held-out companies of the validation window.
+        best_weight, best = 0.0, -1.0
+        for weight in (0.0, 0.1, 0.2, 0.3, 0.5, 0.8):
+            score = _mean_ndcg10(0.5 * (s_ipw + s_grade) + weight * blend_hold, y_hold, q_hold)
+            if score > best + 1e-6:
+                best_weight, best = weight, score
+        self.blend_weight_ = best_weight
+        self.selection_["holdout_ndcg10_final"] = best
+        self.selection_["blend_weight"] = best_weight
+        # Calibration weights: positives count once, sampled negatives for all they stand for.
+        calibration_weight = np.where(pairs.y >= 1, 1.0, pairs.weight_no_ipw)
+        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            0.5 * (s_ipw + s_grade) + best_weight * blend_hold,
+            y_hold >= 1,
+            sample_weight=calibration_weight[hold],
+        )
+        self.holdout_metrics_ = self._holdout_metrics(pairs, hold)
+        self.holdout_metrics_["candidate_recall_validation"] = pairs.candidate_recall
+        self.holdout_metrics_.update(self.selection_)
+        self.holdout_metrics_["training_pairs"] = int(train.sum())
+        self.mission_ranker_ = self._fit_missions(ds, state, cutoff)
+        self.state_ = build_state(ds, cutoff, self.vocabulary_, self.text_, companies, leads)
+        self.city_names_ = dict(ds.city_names)
+        self.city_languages_ = dict(ds.city_languages)
+        self.feature_names_ = list(FEATURE_NAMES)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _training_pairs(self, ds: Dataset, state: State, start: float, end: float) -> TrainingPairs:
+        labels = window_labels(ds, start, end)
+        universe = open_leads(state, start)
+        seen = interacted_before(ds, start)
+        it = ds.interactions
+        window = (it.at >= start) & (it.at < end)
+        n_l = len(ds.leads)
+        exposed = window & ((it.kind == IMPRESSION) | (it.kind == VIEW) | (it.kind == DECLINED))
+        exposed_keys = np.unique(it.company[exposed] * n_l + it.lead[exposed])
+        shown = window & np.isfinite(it.position)
+        # Position at which each pair was first shown in the window; organic finds have none.
+        first_position: dict[int, float] = {}
+        for key, pos in zip(it.company[shown] * n_l + it.lead[shown], it.position[shown], strict=True):
+            first_position.setdefault(int(key), float(pos))
+        query_rows = np.array(sorted(labels), dtype=np.int64)
+        rng = np.random.default_rng(self.random_state)
+        X_parts, y_parts, w_parts, w0_parts, q_parts = [], [], [], [], []
+        found = total = 0
+        for part in chunks(len(query_rows), self.chunk_size):
+            rows = query_rows[part]
+            blocks = lead_blocks(state, rows, universe)
+            excluded = np.asarray(seen[rows][:, universe].toarray() > 0)
+            candidates = candidate_mask(blocks, self.per_source) & ~excluded
+            label = np.zeros(candidates.shape, dtype=np.int64)
+            position = {int(lead): j for j, lead in enumerate(universe)}
+            for i, c in enumerate(rows):
+                for lead, g in labels[int(c)].items():
+                    j = position.get(lead)
+                    if j is not None and not excluded[i, j]:
+                        label[i, j] = g
+            found += int((candidates & (label > 0)).sum())
+            total += int((label > 0).sum())
+            keys = rows[:, None] * n_l + universe[None, :]
+            was_exposed = np.isin(keys, exposed_keys) & candidates
+            unexposed = candidates & ~was_exposed & (label == 0)
+            count = np.maximum(unexposed.sum(axis=1, keepdims=True), 1)
+            rate = np.minimum(1.0, self.negatives_per_query / count)
+            sampled = unexposed & (rng.random(candidates.shape) < rate)
+            keep = (label > 0) | (was_exposed & (label == 0)) | sampled
+            ri, ci = np.nonzero(keep)
+            X_parts.append(stack(blocks, ri, ci))
+            y = label[ri, ci]
+            y_parts.append(y)
+            negative_weight = np.where(sampled[ri, ci], 1.0 / np.broadcast_to(rate, keep.shape)[ri, ci], 1.0)
+            pair_keys = keys[ri, ci]
+            propensity = np.array(
+                [
+                    self.propensity_[min(int(first_position.get(int(k), 1.0)), len(self.propensity_) - 1)]
+                    for k in pair_keys
+                ]
+            )
+            ipw = np.minimum(1.0 / np.maximum(propensity, 1e-6), self.ipw_clip)
+            w_parts.append(np.where(y > 0, y * ipw, negative_weight))
+            w0_parts.append(np.where(y > 0, y.astype(np.float64), negative_weight))
+            q_parts.append(rows[ri])
+        return TrainingPairs(
+            np.vstack(X_parts),
+            np.concatenate(y_parts),
+            np.concatenate(w_parts),
+            np.concatenate(w0_parts),
+            np.concatenate(q_parts),
+            found / max(total, 1),
+        )
+
+    def blend_score(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        total = np.zeros(blocks["nace_depth"].shape, dtype=np.float32)
+        for k, name in enumerate(BLEND_FEATURES):
+            if self.blend_[k]:
+                value = (np.nan_to_num(blocks[name]) - self.blend_mean_[k]) / self.blend_scale_[k]
+                total += np.float32(self.blend_[k]) * value
+        return total
+
+    def _blend_rows(self, X: np.ndarray) -> np.ndarray:
+        idx = [FEATURE_NAMES.index(f) for f in BLEND_FEATURES]
+        z = (np.nan_to_num(X[:, idx]) - self.blend_mean_) / self.blend_scale_
+        return np.asarray(z @ self.blend_, dtype=np.float64)
+
+    def score_pairs(self, X: np.ndarray, blend: np.ndarray, variant: str = "final") -> np.ndarray:
+        """Raw ranking score of feature rows: ``final`` (both models and the blend), ``ipw`` or ``grade``."""
+        if variant == "ipw":
+            return self.ranker_ipw_.decision_function(X)
+        if variant == "grade":
+            return self.ranker_grade_.decision_function(X)
+        both = 0.5 * (self.ranker_ipw_.decision_function(X) + self.ranker_grade_.decision_function(X))
+        return np.asarray(both + self.blend_weight_ * blend, dtype=np.float64)
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probability of interest for final raw scores."""
+        return np.asarray(self.calibrator_.predict(raw), dtype=np.float64)
+
+    def _tune_blend(self, pairs: TrainingPairs) -> np.ndarray:
+        """Coordinate ascent of the validation window's NDCG@10 over a small weight grid."""
+        idx = [FEATURE_NAMES.index(f) for f in BLEND_FEATURES]
+        raw = np.nan_to_num(pairs.X[:, idx])
+        self.blend_mean_ = raw.mean(axis=0)
+        self.blend_scale_ = raw.std(axis=0) + 1e-6
+        Z = (raw - self.blend_mean_) / self.blend_scale_
+        order = np.argsort(pairs.query, kind="stable")
+        Z, y, q = Z[order], pairs.y[order], pairs.query[order]
+        bounds = np.flatnonzero(np.diff(q)) + 1
+        groups = np.split(np.arange(len(q)), bounds)
+
+        def objective(w: np.ndarray) -> float:
+            s = Z @ w
+            return float(np.mean([_ndcg10(s[g], y[g]) for g in groups]))
+
+        weights = np.zeros(len(BLEND_FEATURES))
+        weights[0] = weights[2] = 1.0
+        best = objective(weights)
+        for _ in range(2):
+            for k in range(len(weights)):
+                for value in (-1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.0):
+                    trial = weights.copy()
+                    trial[k] = value
+                    score = objective(trial)
+                    if score > best + 1e-6:
+                        best, weights = score, trial
+        self.blend_validation_ndcg_ = best
+        return weights
+
+    def _holdout_metrics(self, pairs: TrainingPairs, hold: np.ndarray) -> dict[str, Any]:
+        if not hold.any():
+            return {}
+        y = pairs.y[hold] >= 1
+        X = pairs.X[hold]
+        p = self.probability(self.score_pairs(X, self._blend_rows(X)))
+        w = np.where(y, 1.0, pairs.weight_no_ipw[hold])
+        metrics: dict[str, Any] = {"holdout_pairs": int(hold.sum())}
+        if 0 < y.sum() < len(y):
+            metrics["holdout_auc"] = float(roc_auc_score(y, p, sample_weight=w))
+        eps = 1e-6
+        loss = -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
+        metrics["holdout_log_loss"] = float(np.average(loss, weights=w))
+        return metrics
+
+    # ----------------------------------------------------------------- missions
+
+    def _mission_matrix(self, ds: Dataset, state: State, m: int, rows: np.ndarray, at: float) -> np.ndarray:
+        pa = ds.participants
+        earlier = (pa.at < at) & (pa.mission != m)
+        past = np.bincount(pa.company[earlier], minlength=len(ds.companies)).astype(np.float32)
+        return mission_features(
+            state,
+            ds.missions.sectors[m],
+            ds.missions.cities[m],
+            ds.missions.titles[m],
+            ds.city_languages.get(ds.missions.cities[m], []),
+            rows,
+            np.log1p(past),
+        )
+
+    def _fit_missions(self, ds: Dataset, state: State, cutoff: float) -> MissionRanker | None:
+        X_parts, y_parts = [], []
+        rng = np.random.default_rng(self.random_state)
+        for m in range(len(ds.missions)):
+            announced = float(ds.missions.announced[m])
+            mine = ds.participants.mission == m
+            if announced >= cutoff or not mine.any():
+                continue
+            rows = np.flatnonzero(ds.companies.registered < announced)
+            grade = np.zeros(len(ds.companies), dtype=np.int64)
+            np.maximum.at(
+                grade, ds.participants.company[mine], PARTICIPANT_GRADE[ds.participants.status[mine]]
+            )
+            negatives = rows[grade[rows] == 0]
+            if len(negatives) > 3000:
+                negatives = rng.choice(negatives, 3000, replace=False)
+            chosen = np.concatenate([rows[grade[rows] > 0], negatives])
+            X_parts.append(self._mission_matrix(ds, state, m, chosen, announced))
+            y_parts.append(grade[chosen])
+        if not X_parts or sum(int((y > 0).sum()) for y in y_parts) < 5:
+            return None
+        return MissionRanker(random_state=self.random_state).fit(np.vstack(X_parts), np.concatenate(y_parts))
+
+    def mission_scores(self, ds: Dataset, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """(company rows registered before the cutoff, their scores) for mission ``m``."""
+        rows = np.flatnonzero(ds.companies.registered < self.cutoff_)
+        X = self._mission_matrix(ds, self.state_, m, rows, self.cutoff_)
+        if self.mission_ranker_ is None:
+            # No past participations to learn from: sector depth, then text.
+            score = X[:, 0] + 0.5 * X[:, 2] + 0.1 * X[:, 4]
+        else:
+            score = self.mission_ranker_.decision_function(X)
+        return rows, score
+
+    # ----------------------------------------------------------------- ranking
+
+    def excluded(self, ds: Dataset) -> Any:
+        return interacted_before(ds, self.cutoff_)
+
+    def learned_block(
+        self,
+        blocks: dict[str, np.ndarray],
+        candidates: np.ndarray,
+        variant: str = "final",
+    ) -> np.ndarray:
+        """Learned scores for the candidates; other cells rank after them by the blend."""
+        blend = self.blend_score(blocks)
+        score = blend.astype(np.float64) - 1e4
+        ri, ci = np.nonzero(candidates)
+        if len(ri):
+            score[ri, ci] = self.score_pairs(stack(blocks, ri, ci), blend[ri, ci], variant) + 1e4
+        return score
+
+    def rank_companies(
+        self, ds: Dataset, company_rows: np.ndarray, top: int = TOP_N
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Top leads (rows of ``ds.leads``) and scores for each company, per the protocol's candidates."""
+        universe = open_leads(self.state_)
+        seen = self.excluded(ds)
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for part in chunks(len(company_rows), self.chunk_size):
+            rows = company_rows[part]
+            blocks = lead_blocks(self.state_, rows, universe)
+            excluded = np.asarray(seen[rows][:, universe].toarray() > 0)
+            candidates = candidate_mask(blocks, self.per_source) & ~excluded
+            score = self.learned_block(blocks, candidates)
+            score[excluded] = -np.inf
+            for i, c in enumerate(rows):
+                top_idx = top_k(score[i], top)
+                top_idx = top_idx[np.isfinite(score[i][top_idx])]
+                out[int(c)] = (universe[top_idx], score[i][top_idx])
+        return out
+
+    def rank(
+        self, company: str, leads: Sequence[str], limit: int = 10, reasons: int = 3
+    ) -> list[dict[str, Any]]:
+        """Serving: the given leads scored for one company, best first, each with a calibrated probability of
+        interest and reasons. Both must be known to the fitted state (new profiles: a later step)."""
+        company_row = self.state_.companies.ids.index(company)
+        index = {lead_id: j for j, lead_id in enumerate(self.state_.leads.ids)}
+        lead_rows = np.array([index[lead_id] for lead_id in leads], dtype=np.int64)
+        blocks = lead_blocks(self.state_, np.array([company_row]), lead_rows)
+        cols = np.arange(len(lead_rows))
+        X = stack(blocks, np.zeros(len(cols), dtype=np.int64), cols)
+        raw = self.score_pairs(X, self.blend_score(blocks)[0])
+        probability = self.probability(raw)
+        result = []
+        for rank, j in enumerate(np.argsort(-raw, kind="stable")[:limit], start=1):
+            values = {name: float(X[j, k]) for k, name in enumerate(FEATURE_NAMES)}
+            why = render(
+                self.state_,
+                company_row,
+                int(lead_rows[j]),
+                values,
+                self.contributions(X[j]),
+                self.city_names_,
+                reasons,
+            )
+            result.append({"lead_id": leads[j], "rank": rank, "score": float(probability[j]), "reasons": why})
+        return result
+
+    def contributions(self, x: np.ndarray) -> dict[str, float]:
+        """How much each explainable feature lifts the score over a typical non-match (set to the median)."""
+        names = [n for n in EXPLAINABLE if n in FEATURE_NAMES]
+        variants = np.repeat(x[None, :], len(names) + 1, axis=0)
+        for i, name in enumerate(names):
+            k = FEATURE_NAMES.index(name)
+            variants[i + 1, k] = self.medians_[k]
+        score = self.score_pairs(variants, np.zeros(len(variants)))
+        return {name: float(score[0] - score[i + 1]) for i, name in enumerate(names)}
+
+
+def top_k(score: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(score))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-score, k - 1)[:k]
+    return part[np.argsort(-score[part], kind="stable")]
+
+
+def _mean_ndcg10(score: np.ndarray, grade: np.ndarray, query: np.ndarray) -> float:
+    order = np.argsort(query, kind="stable")
+    bounds = np.flatnonzero(np.diff(query[order])) + 1
+    groups = np.split(order, bounds)
+    return float(np.mean([_ndcg10(score[g], grade[g]) for g in groups])) if groups else 0.0
+
+
+def _ndcg10(score: np.ndarray, grade: np.ndarray) -> float:
+    if grade.max(initial=0) <= 0:
+        return 0.0
+    order = np.argsort(-score, kind="stable")[:10]
+    discount = 1.0 / np.log2(np.arange(2, 12))
+    dcg = float((grade[order] * discount[: len(order)]).sum())
+    ideal = np.sort(grade)[::-1][:10]
+    return dcg / float((ideal * discount[: len(ideal)]).sum())
+
+
+def describe_time(at: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+__all__ = ["RankingPipeline", "describe_time", "top_k", "window_labels"]

@@ -1,0 +1,326 @@
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnermatch.access import Principal
+from partnermatch.accounts.models import AccountToken, ApiToken, User, UserSession
+from partnermatch.accounts.passwords import UNUSABLE, hash_password, password_problem, verify_password
+from partnermatch.accounts.repository import (
+    AccountTokenRepository,
+    ApiTokenRepository,
+    SessionRepository,
+    UserFilters,
+    UserRepository,
+)
+from partnermatch.accounts.schemas import AccountCreate, AccountUpdate, ApiTokenCreate, Registration
+from partnermatch.accounts.throttle import LoginThrottle
+from partnermatch.companies.service import CompanyService
+from partnermatch.enums import AccountTokenPurpose, CompanyStatus, TokenScope, UserRole
+from partnermatch.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
+from partnermatch.mail import Mail, Mailer
+from partnermatch.settings import Settings
+
+API_TOKEN_PREFIX = "pm_"
+VERIFY_EMAIL_VALID = timedelta(hours=48)
+RESET_PASSWORD_VALID = timedelta(hours=1)
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+INVALID_LOGIN = "email or password is wrong, or the account is disabled"
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_password(field: str, password: str) -> None:
+    if problem := password_problem(password):
+        raise InvalidInput.for_field(field, problem)
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession, *, settings: Settings, mailer: Mailer) -> None:
+        self.session = session
+        self.settings = settings
+        self.mailer = mailer
+        self.users = UserRepository(session=session)
+        self.sessions = SessionRepository(session=session)
+        self.api_tokens = ApiTokenRepository(session=session)
+        self.account_tokens = AccountTokenRepository(session=session)
+
+    # --- authentication of requests ---------------------------------------------------------------
+
+    async def principal_for_session(self, secret: str) -> Principal | None:
+        found = await self.sessions.live_with_user(digest(secret), datetime.now(UTC))
+        if found is None:
+            return None
+        login, user = found
+        return Principal(
+            user_id=user.id, role=UserRole(user.role), company_id=user.company_id, session_id=login.id
+        )
+
+    async def principal_for_token(self, secret: str) -> Principal | None:
+        now = datetime.now(UTC)
+        found = await self.api_tokens.live_with_user(digest(secret), now)
+        if found is None:
+            return None
+        token, user = found
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            token.last_used_at = now
+        return Principal(
+            user_id=user.id,
+            role=UserRole(user.role),
+            company_id=user.company_id,
+            token_id=token.id,
+            scopes=frozenset(TokenScope(s) for s in token.scopes if s in TokenScope.__members__.values()),
+        )
+
+    # --- login, logout, passwords -----------------------------------------------------------------
+
+    async def login(
+        self, email: str, password: str, *, throttle: LoginThrottle, previous: Principal | None
+    ) -> tuple[User, str]:
+        """A new session (and a new session id: never one the client brought along)."""
+        email = normalize_email(email)
+        if (wait := await throttle.retry_after(email)) is not None:
+            raise TooManyAttempts("too many failed logins for this account", retry_after=wait)
+        user = await self.users.by_email(email)
+        # Unknown addresses cost a hash verification too, so timing does not tell them apart.
+        valid = await verify_password(user.password_hash if user else None, password)
+        if user is None or not valid or not user.is_active:
+            await throttle.failed(email)
+            raise Unauthenticated(INVALID_LOGIN)
+        await throttle.succeeded(email)
+        if previous is not None and previous.session_id is not None:
+            await self.sessions.end(previous.session_id)
+        return user, await self._start_session(user.id)
+
+    async def _start_session(self, user_id: UUID) -> str:
+        secret = new_secret()
+        now = datetime.now(UTC)
+        # Housekeeping where it is cheap: a user's dead sessions go when they sign in again.
+        await self.sessions.end_expired(user_id, now)
+        expires = now + timedelta(hours=self.settings.session_max_age_hours)
+        await self.sessions.add(UserSession(token_hash=digest(secret), user_id=user_id, expires_at=expires))
+        return secret
+
+    async def logout(self, principal: Principal) -> None:
+        if principal.session_id is not None:
+            await self.sessions.end(principal.session_id)
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> str | None:
+        """Ends every session of the user; a cookie-authenticated caller gets a fresh one back."""
+        user = await self.get_user(principal.user_id)
+        if not await verify_password(user.password_hash, current):
+            raise InvalidInput.for_field("current_password", "is wrong")
+        _check_password("new_password", new)
+        await self._set_password(user, new)
+        return await self._start_session(user.id) if principal.session_id is not None else None
+
+    async def _set_password(self, user: User, password: str) -> None:
+        user.password_hash = await hash_password(password)
+        await self.users.update(user)
+        await self.sessions.end_all(user.id)
+
+    # --- registration, verification, reset --------------------------------------------------------
+
+    async def register(self, data: Registration) -> None:
+        _check_password("password", data.password)
+        email = normalize_email(data.email)
+        # Hash first: a known address must not answer faster than a new one.
+        password_hash = await hash_password(data.password)
+        if await self.users.by_email(email) is not None:
+            self._mail(
+                email,
+                "Your PartnerMatch registration",
+                "Someone, perhaps you, tried to register a company with this address, which already has "
+                "an account. Sign in, or reset your password if you forgot it:\n\n"
+                f"{self.settings.public_url}/reset-password\n",
+            )
+            return
+        company_data = msgspec.structs.replace(data.company, external_id=None)
+        company = await CompanyService(session=self.session).register(
+            company_data, status=CompanyStatus.PENDING
+        )
+        user = await self.users.add(
+            User(email=email, password_hash=password_hash, role=UserRole.MEMBER.value, company_id=company.id)
+        )
+        secret = await self._issue(user, AccountTokenPurpose.VERIFY_EMAIL, VERIFY_EMAIL_VALID)
+        self._mail(
+            email,
+            "Confirm your email address for PartnerMatch",
+            f"Welcome to PartnerMatch. {company.name} is registered and waits for approval by the "
+            "Berlin Partner staff; we will tell you by email.\n\nConfirm your address:\n\n"
+            f"{self.settings.public_url}/verify-email?token={secret}\n\n"
+            f"The link is valid for {int(VERIFY_EMAIL_VALID.total_seconds() // 3600)} hours.\n",
+        )
+
+    async def verify_email(self, secret: str) -> None:
+        token = await self._redeem(secret, AccountTokenPurpose.VERIFY_EMAIL)
+        user = await self.get_user(token.user_id)
+        if user.email_verified_at is None:
+            user.email_verified_at = datetime.now(UTC)
+            await self.users.update(user)
+
+    async def request_reset(self, email: str) -> None:
+        user = await self.users.by_email(normalize_email(email))
+        if user is None or not user.is_active:
+            return
+        secret = await self._issue(user, AccountTokenPurpose.RESET_PASSWORD, RESET_PASSWORD_VALID)
+        self._mail(
+            user.email,
+            "Reset your PartnerMatch password",
+            "Someone, perhaps you, asked to reset the password of this account. Choose a new one here:\n\n"
+            f"{self.settings.public_url}/reset-password?token={secret}\n\n"
+            f"The link is valid for {int(RESET_PASSWORD_VALID.total_seconds() // 60)} minutes and works "
+            "once. If it was not you, ignore this message.\n",
+        )
+
+    async def reset_password(self, secret: str, password: str) -> None:
+        _check_password("password", password)
+        token = await self._redeem(secret, AccountTokenPurpose.RESET_PASSWORD)
+        user = await self.get_user(token.user_id)
+        await self._set_password(user, password)
+        # Receiving the link proves the address as well.
+        user.email_verified_at = user.email_verified_at or datetime.now(UTC)
+
+    async def _issue(self, user: User, purpose: AccountTokenPurpose, valid: timedelta) -> str:
+        secret = new_secret()
+        await self.account_tokens.add(
+            AccountToken(
+                token_hash=digest(secret),
+                user_id=user.id,
+                purpose=purpose.value,
+                expires_at=datetime.now(UTC) + valid,
+            )
+        )
+        return secret
+
+    async def _redeem(self, secret: str, purpose: AccountTokenPurpose) -> AccountToken:
+        token = await self.account_tokens.usable(digest(secret), purpose.value, datetime.now(UTC))
+        if token is None:
+            raise InvalidInput.for_field("token", "is unknown, used or expired")
+        token.used_at = datetime.now(UTC)
+        return await self.account_tokens.update(token)
+
+    def _mail(self, to: str, subject: str, body: str) -> None:
+        self.mailer.send(Mail(to=to, subject=subject, body=body))
+
+    # --- administration ---------------------------------------------------------------------------
+
+    async def get_user(self, user_id: UUID) -> User:
+        user = await self.users.get_one_or_none(id=user_id)
+        if user is None:
+            raise NotFound.for_id("user", user_id)
+        return user
+
+    async def create_user(
+        self,
+        email: str,
+        password: str | None,
+        *,
+        role: UserRole,
+        company_id: UUID | None = None,
+        verified: bool = True,
+    ) -> User:
+        """For the CLI and staff: password None makes an account that only uses API tokens."""
+        email = normalize_email(email)
+        if password is not None:
+            _check_password("password", password)
+        if await self.users.by_email(email) is not None:
+            raise Conflict(f"an account for {email} exists")
+        return await self.users.add(
+            User(
+                email=email,
+                password_hash=await hash_password(password) if password is not None else UNUSABLE,
+                role=role.value,
+                company_id=company_id,
+                email_verified_at=datetime.now(UTC) if verified else None,
+            )
+        )
+
+    async def create_api_token(
+        self,
+        user_id: UUID,
+        name: str,
+        *,
+        scopes: frozenset[TokenScope] = frozenset(TokenScope),
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiToken, str]:
+        secret = API_TOKEN_PREFIX + new_secret()
+        token = await self.api_tokens.add(
+            ApiToken(
+                name=name,
+                token_hash=digest(secret),
+                user_id=user_id,
+                scopes=sorted(scopes),
+                expires_at=expires_at,
+            )
+        )
+        return token, secret
+
+    async def revoke_api_token(self, token_id: UUID) -> ApiToken:
+        token = await self.api_tokens.get_one_or_none(id=token_id)
+        if token is None:
+            raise NotFound.for_id("API token", token_id)
+        token.revoked_at = token.revoked_at or datetime.now(UTC)
+        return await self.api_tokens.update(token)
+
+    async def set_password(self, user_id: UUID, password: str) -> None:
+        _check_password("password", password)
+        await self._set_password(await self.get_user(user_id), password)
+
+    async def set_active(self, user_id: UUID, active: bool) -> User:
+        user = await self.get_user(user_id)
+        user.is_active = active
+        if not active:
+            await self.sessions.end_all(user.id)
+        return await self.users.update(user)
+
+    async def search_users(self, filters: UserFilters) -> tuple[Sequence[User], int]:
+        return await self.users.search(filters)
+
+    async def add_account(self, data: AccountCreate) -> User:
+        if (data.role is UserRole.MEMBER) != (data.company_id is not None):
+            raise InvalidInput.for_field("company_id", "required for members, and only for members")
+        if data.company_id is not None and not await CompanyService(session=self.session).exists(
+            id=data.company_id
+        ):
+            raise InvalidInput.for_field("company_id", "no such company")
+        user = await self.create_user(
+            data.email, data.password, role=data.role, company_id=data.company_id, verified=False
+        )
+        if data.password is None:
+            await self.request_reset(user.email)
+        return user
+
+    async def change_account(self, principal: Principal, user_id: UUID, data: AccountUpdate) -> User:
+        if data.is_active is not msgspec.UNSET:
+            if user_id == principal.user_id and not data.is_active:
+                raise InvalidInput.for_field("is_active", "you cannot disable your own account")
+            return await self.set_active(user_id, data.is_active)
+        return await self.get_user(user_id)
+
+    async def tokens_of(self, user_id: UUID) -> Sequence[ApiToken]:
+        await self.get_user(user_id)
+        return await self.api_tokens.of_user(user_id)
+
+    async def issue_token(self, user_id: UUID, data: ApiTokenCreate) -> tuple[ApiToken, str]:
+        await self.get_user(user_id)
+        if data.expires_at is not None and data.expires_at <= datetime.now(UTC):
+            raise InvalidInput.for_field("expires_at", "must be in the future")
+        return await self.create_api_token(
+            user_id, data.name, scopes=frozenset(data.scopes), expires_at=data.expires_at
+        )

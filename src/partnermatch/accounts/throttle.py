@@ -1,0 +1,39 @@
+"""Failed logins counted per account in a Litestar store; Litestar's RateLimitConfig covers per IP."""
+
+import hashlib
+
+from litestar.stores.base import Store
+
+WINDOW_SECONDS = 15 * 60
+
+
+class LoginThrottle:
+    def __init__(self, store: Store, limit: int) -> None:
+        self.store = store
+        self.limit = limit
+
+    @staticmethod
+    def _key(email: str) -> str:
+        # Keys only; no addresses in the store.
+        return "login-failures:" + hashlib.sha256(email.encode()).hexdigest()
+
+    async def retry_after(self, email: str) -> int | None:
+        """Seconds until the account may try again, or None if it may now."""
+        key = self._key(email)
+        value = await self.store.get(key)
+        if value is None or int(value) < self.limit:
+            return None
+        return await self.store.expires_in(key) or WINDOW_SECONDS
+
+    async def failed(self, email: str) -> None:
+        key = self._key(email)
+        value = await self.store.get(key)
+        if value is None:
+            await self.store.set(key, b"1", expires_in=WINDOW_SECONDS)
+            return
+        # A fixed window: further failures do not extend it.
+        remaining = await self.store.expires_in(key) or WINDOW_SECONDS
+        await self.store.set(key, str(int(value) + 1).encode(), expires_in=remaining)
+
+    async def succeeded(self, email: str) -> None:
+        await self.store.delete(self._key(email))

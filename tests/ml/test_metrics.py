@@ -1,0 +1,49 @@
+"""The protocol's metrics against values worked out by hand."""
+
+import math
+
+import pytest
+from ml.metrics import average_precision_at, coverage_at, evaluate_rankings, ndcg_at, recall_at
+
+
+def test_ndcg_uses_grade_gains_and_the_ideal_from_all_relevant_candidates() -> None:
+    # Relevant: a (grade 2) at rank 2, b (grade 1) at rank 4, c (grade 3) not in the list.
+    relevance = {"a": 2, "b": 1, "c": 3}
+    ranked = ["x", "a", "y", "b"]
+    dcg = 2 / math.log2(3) + 1 / math.log2(5)
+    ideal = 3 / math.log2(2) + 2 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg_at(ranked, relevance, 10) == pytest.approx(dcg / ideal)
+    # At k = 1 the ideal is the best single grade.
+    assert ndcg_at(["c"], relevance, 1) == pytest.approx(1.0)
+    assert ndcg_at(["a"], relevance, 1) == pytest.approx(2 / 3)
+
+
+def test_map_is_normalised_by_min_relevant_and_k() -> None:
+    relevance = {"a": 1, "b": 4, "c": 1}
+    # Hits at ranks 1 and 3: (1/1 + 2/3) / min(3, 50).
+    assert average_precision_at(["a", "x", "b"], relevance, 50) == pytest.approx((1 + 2 / 3) / 3)
+    # With k = 2 only the first hit counts, divided by min(3, 2) = 2.
+    assert average_precision_at(["a", "x", "b"], relevance, 2) == pytest.approx(0.5)
+
+
+def test_recall_counts_grade_one_and_up() -> None:
+    relevance = {"a": 1, "b": 0, "c": 2}
+    assert recall_at(["b", "a"], relevance, 50) == pytest.approx(0.5)
+
+
+def test_coverage_is_the_share_of_the_catalogue_in_anyone_top_k() -> None:
+    rankings = [["a", "b", "c"], ["a", "d"]]
+    assert coverage_at(rankings, 10, 2) == pytest.approx(3 / 10)
+    assert coverage_at(rankings, 4, 10) == pytest.approx(1.0)
+
+
+def test_queries_without_relevant_candidates_are_left_out_of_the_means() -> None:
+    rankings = {"q1": ["a", "b"], "q2": ["a", "b"]}
+    relevance = {"q1": {"a": 1}, "q2": {"z": 0}}
+    result = evaluate_rankings(rankings, relevance, catalogue_size=2)
+    assert result["queries"] == 1
+    assert result["ndcg@10"] == pytest.approx(1.0)
+    assert result["coverage@10"] == pytest.approx(1.0)
+    curve = result["ndcg_curve"]
+    assert isinstance(curve, list)
+    assert len(curve) == 50

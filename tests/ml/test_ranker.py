@@ -1,0 +1,219 @@
+"""The learned ranker, its artifact and the evaluate / rank / train commands on a small generated dataset."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from ml.artifact import ArtifactRefused, load, save
+from ml.evaluate import evaluate, lead_relevance
+from ml.pipeline import RankingPipeline
+from PIL import Image
+
+from partnermatch.cli import cli
+from partnermatch.ranking.data import Dataset, default_cutoff, load_dataset
+
+FAST = {"max_iter": 80}
+
+
+@pytest.fixture(scope="session")
+def report(dataset: Dataset) -> dict[str, Any]:
+    return evaluate(dataset, model_params={"max_iter": 60}, log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def artifact(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("artifact") / "ranker.joblib"
+    save(RankingPipeline(**FAST).fit(dataset), dataset, path)
+    return path
+
+
+def test_learned_ranker_beats_random_and_popularity(report: dict[str, Any]) -> None:
+    leads = report["leads"]
+    learned = leads["learned"]["all"]["ndcg@10"]
+    assert learned > leads["random"]["all"]["ndcg@10"] + 0.05
+    assert learned > leads["popularity"]["all"]["ndcg@10"] + 0.05
+    assert leads["learned"]["all"]["queries"] > 0
+    assert set(leads["learned"]) >= {"all", "cold start", "leads without interactions", "kind: tender"}
+
+
+def test_rankings_respect_the_protocol_candidates(dataset: Dataset, report: dict[str, Any]) -> None:
+    cutoff = default_cutoff(dataset.interactions)
+    snap = dataset.before(cutoff)
+    open_ids = {
+        lead_id
+        for lead_id, published, end in zip(
+            snap.leads.ids, snap.leads.published, snap.leads.deadline_end, strict=True
+        )
+        if published < cutoff < end
+    }
+    it = snap.interactions
+    seen = {
+        (snap.companies.ids[c], snap.leads.ids[lead]) for c, lead in zip(it.company, it.lead, strict=True)
+    }
+    rankings = report["_rankings"]["leads"]
+    assert set(rankings) == set(lead_relevance(dataset, cutoff))
+    for company, ranked in rankings.items():
+        assert len(ranked) == len(set(ranked))
+        assert set(ranked) <= open_ids
+        assert not any((company, lead) in seen for lead in ranked)
+        assert len(ranked) >= min(100, len(open_ids) - sum(1 for c, _ in seen if c == company))
+
+
+def _copy(artifact: Path, directory: Path) -> Path:
+    path = directory / artifact.name
+    path.write_bytes(artifact.read_bytes())
+    path.with_suffix(".json").write_text(artifact.with_suffix(".json").read_text())
+    return path
+
+
+def test_artifact_round_trip_and_sha256_mismatch_is_refused(artifact: Path, tmp_path: Path) -> None:
+    path = _copy(artifact, tmp_path)
+    metadata = json.loads(path.with_suffix(".json").read_text())
+    assert set(metadata["training_snapshot"]) >= {"companies.jsonl", "leads.jsonl", "interactions.jsonl"}
+    loaded = load(path)
+    assert metadata["feature_names"] == list(loaded.feature_names_)
+    company = loaded.state_.companies.ids[0]
+    leads = loaded.state_.leads.ids[:15]
+    ranked = loaded.rank(company, leads, limit=5)
+    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5]
+    assert all(0.0 <= r["score"] <= 1.0 for r in ranked)
+    assert all(isinstance(reason, str) and reason for r in ranked for reason in r["reasons"])
+    # The best matches of several companies are explained by checkable evidence (sector, city, terms).
+    evidence = ("Same sector: ", "You target ", "Shared terms: ", "Companies in your sector")
+    explained = [
+        reason
+        for company_id in loaded.state_.companies.ids[:10]
+        for r in loaded.rank(company_id, loaded.state_.leads.ids, limit=3)
+        for reason in r["reasons"]
+    ]
+    assert any(reason.startswith(evidence) for reason in explained)
+    with pytest.raises(ArtifactRefused, match="sha256"):
+        load(path, expected_sha256="0" * 64)
+    path.write_bytes(path.read_bytes() + b"tampered")
+    with pytest.raises(ArtifactRefused, match="sha256"):
+        load(path)
+
+
+def test_artifact_from_another_scikit_learn_is_refused(artifact: Path, tmp_path: Path) -> None:
+    path = _copy(artifact, tmp_path)
+    meta = path.with_suffix(".json")
+    data = json.loads(meta.read_text())
+    data["libraries"]["scikit-learn"] = "0.0.1"
+    meta.write_text(json.dumps(data))
+    with pytest.raises(ArtifactRefused, match="scikit-learn"):
+        load(path)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_evaluate_command_writes_rankings_report_and_plots(dataset_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            str(dataset_dir),
+            "--rankings-out",
+            str(tmp_path / "rankings.jsonl"),
+            "--report-out",
+            str(tmp_path / "report.json"),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+            "--max-iter",
+            "40",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "learned" in result.output
+    lines = _read_jsonl(tmp_path / "rankings.jsonl")
+    assert lines
+    for line in lines:
+        assert set(line) == {"query", "ranked"}
+        assert line["query"].startswith(("company:", "mission:"))
+        assert all(isinstance(item, str) for item in line["ranked"])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert {"random", "popularity", "sector rule", "tfidf cosine", "tuned blend", "learned"} <= set(
+        report["leads"]
+    )
+    assert 0 <= report["candidate_generation"]["candidate_recall"] <= 1
+    plots = sorted((tmp_path / "plots").glob("*.png"))
+    assert [p.name for p in plots] == ["leads_ndcg_at_k.png", "leads_slices_ndcg10.png"]
+    for plot in plots:
+        with Image.open(plot) as image:
+            assert image.width >= 600
+            assert image.height >= 400
+
+
+def test_rank_command_ranks_the_queries_of_a_blind_folder(dataset_dir: Path, tmp_path: Path) -> None:
+    ds = load_dataset(dataset_dir)
+    cutoff = default_cutoff(ds.interactions)
+    blind = tmp_path / "blind"
+    blind.mkdir()
+    # Write the pre-cutoff folder the protocol describes, from the raw lines.
+    from partnermatch.ranking.data import parse_time
+
+    keep_time = {
+        "companies.jsonl": "registered_at",
+        "leads.jsonl": "published_at",
+        "interactions.jsonl": "at",
+        "mission_participants.jsonl": "at",
+    }
+    for source in dataset_dir.glob("*.jsonl"):
+        lines = source.read_text().splitlines()
+        field = keep_time.get(source.name)
+        if field:
+            lines = [line for line in lines if parse_time(json.loads(line)[field]) < cutoff]
+        (blind / source.name).write_text("\n".join(lines) + "\n")
+    companies = sorted(lead_relevance(ds, cutoff))[:5]
+    queries = [f"company:{c}" for c in companies] + [f"mission:{m}" for m in ds.missions.ids[:2]]
+    (tmp_path / "queries.txt").write_text("\n".join(queries) + "\n")
+    from datetime import UTC, datetime
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "rank",
+            str(blind),
+            "--cutoff",
+            datetime.fromtimestamp(cutoff, UTC).isoformat(),
+            "--queries",
+            str(tmp_path / "queries.txt"),
+            "--rankings-out",
+            str(tmp_path / "out.jsonl"),
+            "--max-iter",
+            "40",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = _read_jsonl(tmp_path / "out.jsonl")
+    assert [line["query"] for line in lines] == queries
+    for line in lines:
+        assert len(line["ranked"]) > 0
+        assert len(line["ranked"]) == len(set(line["ranked"]))
+    assert all(item.startswith("l") for line in lines[:5] for item in line["ranked"])
+    assert all(item.startswith("c") for line in lines[5:] for item in line["ranked"])
+
+
+def test_train_command_writes_an_artifact_with_metadata(dataset_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model" / "ranker.joblib"
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(dataset_dir), "--out", str(out), "--max-iter", "40"]
+    )
+    assert result.exit_code == 0, result.output
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert {
+        "version",
+        "created_at",
+        "sha256",
+        "training_snapshot",
+        "feature_names",
+        "parameters",
+        "libraries",
+    } <= set(meta)
+    assert "holdout_auc" in meta["holdout_metrics"]
+    assert isinstance(load(out), RankingPipeline)
+    assert np.isfinite(meta["train_seconds"])
