@@ -11,6 +11,8 @@ WORKDIR /src
 # README.md is part of the package metadata (pyproject's `readme`).
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY ml ./ml
+
 RUN pip install .
 
 FROM python:3.11-slim

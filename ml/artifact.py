@@ -47,7 +47,7 @@ def save(model: RankingPipeline, ds: Dataset, path: Path) -> dict[str, Any]:
     now = datetime.now(UTC)
     metadata: dict[str, Any] = {
         "format": FORMAT_VERSION,
-        "version": now.strftime("%Y%m%d%H%M%S"),
+        "version": now.strftime("%Y%m%d%H%M%S%f"),
         "created_at": now.isoformat(),
         "artifact": path.name,
         "sha256": sha256_file(path),

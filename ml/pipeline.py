@@ -10,6 +10,7 @@ features are recomputed as of T with the same model.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,12 +28,15 @@ from partnermatch.ranking.data import (
     IMPRESSION,
     PARTICIPANT_GRADE,
     VIEW,
+    Companies,
     Dataset,
+    Leads,
     default_cutoff,
 )
 from partnermatch.ranking.features import (
     FEATURE_NAMES,
     KIND_FEATURE,
+    SectorCodes,
     State,
     build_state,
     candidate_mask,
@@ -448,32 +452,132 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         return out
 
     def rank(
-        self, company: str, leads: Sequence[str], limit: int = 10, reasons: int = 3
+        self,
+        company: str,
+        leads: Sequence[str],
+        limit: int = 10,
+        reasons: int = 3,
+        state: State | None = None,
     ) -> list[dict[str, Any]]:
         """Serving: the given leads scored for one company, best first, each with a calibrated probability of
-        interest and reasons. Both must be known to the fitted state (new profiles: a later step)."""
-        company_row = self.state_.companies.ids.index(company)
-        index = {lead_id: j for j, lead_id in enumerate(self.state_.leads.ids)}
+        interest and reasons. Both must be known to ``state`` (default: the fitted state; new profiles:
+        :meth:`with_profiles`)."""
+        state = self.state_ if state is None else state
+        company_row = state.companies.ids.index(company)
+        index = {lead_id: j for j, lead_id in enumerate(state.leads.ids)}
         lead_rows = np.array([index[lead_id] for lead_id in leads], dtype=np.int64)
-        blocks = lead_blocks(self.state_, np.array([company_row]), lead_rows)
+        blocks = lead_blocks(state, np.array([company_row]), lead_rows)
         cols = np.arange(len(lead_rows))
         X = stack(blocks, np.zeros(len(cols), dtype=np.int64), cols)
         raw = self.score_pairs(X, self.blend_score(blocks)[0])
         probability = self.probability(raw)
         result = []
-        for rank, j in enumerate(np.argsort(-raw, kind="stable")[:limit], start=1):
+        top = np.argsort(-raw, kind="stable")[:limit]
+        lifts = self.contributions_many(X[top])
+        for rank, (j, lift) in enumerate(zip(top, lifts, strict=True), start=1):
             values = {name: float(X[j, k]) for k, name in enumerate(FEATURE_NAMES)}
             why = render(
-                self.state_,
+                state,
                 company_row,
                 int(lead_rows[j]),
                 values,
-                self.contributions(X[j]),
+                lift,
                 self.city_names_,
                 reasons,
             )
             result.append({"lead_id": leads[j], "rank": rank, "score": float(probability[j]), "reasons": why})
         return result
+
+    def rank_companies_for_lead(
+        self,
+        lead: str,
+        companies: Sequence[str],
+        limit: int = 10,
+        reasons: int = 3,
+        state: State | None = None,
+    ) -> list[dict[str, Any]]:
+        """Serving: the given companies scored for one lead, best first, like :meth:`rank` the other way
+        round. Both must be known to ``state`` (default: the fitted state)."""
+        state = self.state_ if state is None else state
+        lead_row = state.leads.ids.index(lead)
+        index = {company_id: i for i, company_id in enumerate(state.companies.ids)}
+        company_rows = np.array([index[c] for c in companies], dtype=np.int64)
+        if not len(company_rows):
+            return []
+        blocks = lead_blocks(state, company_rows, np.array([lead_row]))
+        rows = np.arange(len(company_rows))
+        X = stack(blocks, rows, np.zeros(len(rows), dtype=np.int64))
+        raw = self.score_pairs(X, self.blend_score(blocks)[:, 0])
+        probability = self.probability(raw)
+        top = np.argsort(-raw, kind="stable")[:limit]
+        lifts = self.contributions_many(X[top])
+        result = []
+        for rank, (i, lift) in enumerate(zip(top, lifts, strict=True), start=1):
+            values = {name: float(X[i, k]) for k, name in enumerate(FEATURE_NAMES)}
+            why = render(state, int(company_rows[i]), lead_row, values, lift, self.city_names_, reasons)
+            result.append(
+                {"company_id": companies[i], "rank": rank, "score": float(probability[i]), "reasons": why}
+            )
+        return result
+
+    def with_profiles(self, companies: Companies | None = None, leads: Leads | None = None) -> State:
+        """The fitted state plus companies and leads created after training (cold start).
+
+        New rows are encoded from their profiles with the fitted vocabulary and text models and have no
+        behaviour yet, as a company registered just before the cutoff would: the features that need no
+        history (sector match and affinity, text, topics, city, language, size, freshness) carry them.
+        """
+        state = self.state_
+        new_c = self.state_.companies
+        extra: dict[str, Any] = {}
+        if companies is not None and len(companies):
+            added = encode_companies(state.vocabulary, state.text, companies)
+            n = len(companies)
+            new_c = _append_side(state.companies, added)
+            extra.update(
+                company_history=np.vstack(
+                    [state.company_history, np.zeros((n, state.company_history.shape[1]), np.float32)]
+                ),
+                has_history=np.concatenate([state.has_history, np.zeros(n, dtype=bool)]),
+                company_positives=np.concatenate([state.company_positives, np.zeros(n, np.float32)]),
+                company_views=np.concatenate([state.company_views, np.zeros(n, np.float32)]),
+                company_last=np.concatenate([state.company_last, np.full(n, np.nan)]),
+                company_kinds=np.vstack(
+                    [state.company_kinds, np.zeros((n, state.company_kinds.shape[1]), np.float32)]
+                ),
+                company_cities=np.vstack(
+                    [state.company_cities, np.zeros((n, state.company_cities.shape[1]), np.float32)]
+                ),
+                company_divisions=np.vstack(
+                    [state.company_divisions, np.zeros((n, state.company_divisions.shape[1]), np.float32)]
+                ),
+            )
+        new_l = self.state_.leads
+        if leads is not None and len(leads):
+            added_l = encode_leads(state.vocabulary, state.text, leads)
+            n = len(leads)
+            new_l = _append_side(state.leads, added_l)
+            extra.update(
+                lead_engagers=np.vstack(
+                    [state.lead_engagers, np.zeros((n, state.lead_engagers.shape[1]), np.float32)]
+                ),
+                has_engagers=np.concatenate([state.has_engagers, np.zeros(n, dtype=bool)]),
+                lead_positives=np.concatenate([state.lead_positives, np.zeros(n, np.float32)]),
+                lead_views=np.concatenate([state.lead_views, np.zeros(n, np.float32)]),
+                lead_impressions=np.concatenate([state.lead_impressions, np.zeros(n, np.float32)]),
+            )
+        return dataclasses.replace(state, companies=new_c, leads=new_l, **extra)
+
+    def contributions_many(self, rows: np.ndarray) -> list[dict[str, float]]:
+        """:meth:`contributions` of several rows in one model call: each call of the boosted trees
+        costs milliseconds of thread start-up, more than the rows themselves at serving sizes."""
+        names = [n for n in EXPLAINABLE if n in FEATURE_NAMES]
+        width = len(names) + 1
+        variants = np.repeat(rows, width, axis=0)
+        for i, name in enumerate(names):
+            variants[i + 1 :: width, FEATURE_NAMES.index(name)] = self.medians_[FEATURE_NAMES.index(name)]
+        score = self.score_pairs(variants, np.zeros(len(variants))).reshape(len(rows), width)
+        return [{name: float(s[0] - s[i + 1]) for i, name in enumerate(names)} for s in score]
 
     def contributions(self, x: np.ndarray) -> dict[str, float]:
         """How much each explainable feature lifts the score over a typical non-match (set to the median)."""
@@ -484,6 +588,25 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
             variants[i + 1, k] = self.medians_[k]
         score = self.score_pairs(variants, np.zeros(len(variants)))
         return {name: float(score[0] - score[i + 1]) for i, name in enumerate(names)}
+
+
+def _append_side(side: Any, added: Any) -> Any:
+    """Rows of ``added`` after those of ``side`` (a CompanySide or LeadSide), field by field."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(side):
+        old, new = getattr(side, f.name), getattr(added, f.name)
+        if isinstance(old, list):
+            values[f.name] = [*old, *new]
+        elif isinstance(old, SectorCodes):
+            values[f.name] = SectorCodes(
+                [sp.vstack([a, b]).tocsr() for a, b in zip(old.levels, new.levels, strict=True)],
+                np.vstack([old.divisions, new.divisions]),
+            )
+        elif sp.issparse(old):
+            values[f.name] = sp.vstack([old, new]).tocsr()
+        else:
+            values[f.name] = np.concatenate([old, new], axis=0)
+    return type(side)(**values)
 
 
 def top_k(score: np.ndarray, k: int) -> np.ndarray:

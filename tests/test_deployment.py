@@ -585,3 +585,18 @@ def test_dockerignore_keeps_the_build_context_small_and_complete(
     assert {"pyproject.toml", "README.md", "migrations/env.py"} <= set(needed)
     ignored = [path for path in needed if dockerignored(path, dockerignore)]
     assert not ignored, f".dockerignore drops files the Dockerfile copies: {ignored}"
+
+
+def test_the_build_stage_copies_every_package_the_wheel_holds() -> None:
+    # A package missing from the build context makes `pip install .` fail inside `docker build` only.
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"][
+        "wheel"
+    ]["packages"]
+    copied = {
+        PurePosixPath(source).parts[0]
+        for keyword, arguments in dockerfile_instructions(DOCKERFILE.read_text())
+        if keyword == "COPY" and not arguments.startswith("--from")
+        for source in copy_from_context(arguments)[:-1]
+    }
+    for package in packages:
+        assert PurePosixPath(package).parts[0] in copied, f"the Dockerfile does not copy {package}"

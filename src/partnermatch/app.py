@@ -27,21 +27,33 @@ from partnermatch.accounts.auth import (
     provide_settings,
 )
 from partnermatch.accounts.controllers import AuthController
+from partnermatch.analytics.controllers import AnalyticsController
 from partnermatch.audit import recorder
 from partnermatch.audit.controllers import AuditController
 from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
+from partnermatch.datasets.controllers import DatasetImportController
 from partnermatch.db import alchemy_config
 from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
 from partnermatch.interactions.controllers import InteractionController
 from partnermatch.leads.controllers import LeadController
 from partnermatch.missions.controllers import MissionController, ParticipantController
+from partnermatch.privacy.controllers import ErasureController, MyDataController
+from partnermatch.recommendations.controllers import (
+    LeadCandidateController,
+    MissionCandidateController,
+    RecommendationController,
+)
 from partnermatch.sectors.controllers import SectorController
 from partnermatch.settings import Settings, get_settings
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
+    MyDataController,
     AccountAdminController,
+    ErasureController,
+    AnalyticsController,
+    DatasetImportController,
     AuditController,
     CityController,
     SectorController,
@@ -50,6 +62,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MissionController,
     ParticipantController,
     InteractionController,
+    RecommendationController,
+    MissionCandidateController,
+    LeadCandidateController,
 ]
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from partnermatch.datasets.importer import ImportReport
+    from partnermatch.recommendations.training import Trained
 
 T = TypeVar("T")
 console = Console(stderr=True)
@@ -100,12 +101,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @click.option("--no-serve", is_flag=True, help="Prepare the database and demo data, then exit")
 def demo(host: str | None, port: int | None, no_serve: bool) -> None:
     """Migrate, load demo data once (generated, seed 7), and serve: the README's run command."""
-    from partnermatch.datasets.demo import prepare_demo
+    from partnermatch.datasets.demo import ensure_demo_model, prepare_demo
 
     settings = get_settings()
     os.makedirs(settings.var_dir, exist_ok=True)
     run(migrate(settings))
     run(prepare_demo(settings, console))
+    run(ensure_demo_model(settings, console))
     run(_demo_accounts(settings))
     if not no_serve:
         serve_app(settings, host or settings.host, port or settings.port, settings.workers)
@@ -319,6 +321,46 @@ def bench_import_command(
     Console().print(results_table(results))
 
 
+@bench.command("auth")
+@click.option(
+    "--requests", type=click.IntRange(min=1), default=3_000, show_default=True, help="Per scenario and round"
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=15.0,
+    show_default=True,
+    help="Cap per scenario and round",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server workers")
+@click.option(
+    "--postgres-url",
+    default=None,
+    help="Server where a uniquely named database is created and dropped [default: a fresh SQLite file]",
+)
+def bench_auth_command(
+    requests: int, concurrency: int, seconds: float, rounds: int, workers: int, postgres_url: str | None
+) -> None:
+    """Start the server on loopback and compare public and authenticated reads (cookie, bearer token)."""
+    from partnermatch.accounts.bench import bench_auth, figures_table
+
+    results = run(
+        bench_auth(
+            requests=requests,
+            concurrency=concurrency,
+            seconds=seconds,
+            rounds=rounds,
+            workers=workers,
+            postgres_url=postgres_url,
+            report=lambda line: console.print(line, highlight=False),
+        )
+    )
+    backend = "PostgreSQL" if postgres_url else "SQLite"
+    Console().print(figures_table(results, f"authentication cost, {backend}, {workers} worker(s)"))
+
+
 def _parse_cutoff(value: str | None) -> float | None:
     if value is None:
         return None
@@ -334,7 +376,13 @@ def _parse_cutoff(value: str | None) -> float | None:
 
 
 @cli.command("train")
-@click.option("--data", "data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Train on a dataset folder instead of the database (not registered unless --register)",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -344,22 +392,101 @@ def _parse_cutoff(value: str | None) -> float | None:
 @click.option(
     "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
 )
-def train_command(data: Path, out: Path | None, max_iter: int) -> None:
-    """Fit the lead and mission ranker on a dataset folder and write a versioned artifact."""
-    from ml.artifact import save
-    from ml.pipeline import RankingPipeline
+@click.option("--register", is_flag=True, help="With --data: register and activate the model in the database")
+def train_command(data: Path | None, out: Path | None, max_iter: int, register: bool) -> None:
+    """Fit the lead and mission ranker (on the database, or a dataset folder) and write a versioned artifact.
 
-    from partnermatch.ranking.data import load_dataset
+    Trained from the database, the model is registered and becomes the active one.
+    """
+    import tempfile
 
-    ds = load_dataset(data)
-    model = RankingPipeline(max_iter=max_iter).fit(ds)
-    if out is None:
-        out = Path(get_settings().var_dir) / "models" / f"ranker-{time.strftime('%Y%m%d%H%M%S')}.joblib"
-    metadata = save(model, ds, out)
+    from partnermatch.recommendations.training import default_artifact, fit_and_save
+
+    settings = get_settings()
+    out = out or default_artifact(settings)
+    if data is None:
+        with tempfile.TemporaryDirectory(prefix="partnermatch-train-") as scratch:
+            run(_export_dataset(settings, Path(scratch)))
+            trained = fit_and_save(Path(scratch), out, max_iter)
+        register = True
+    else:
+        trained = fit_and_save(data, out, max_iter)
+    metadata = trained.metadata
     holdout = ", ".join(f"{k} {v:.4g}" for k, v in metadata["holdout_metrics"].items())
     click.echo(
-        f"wrote {out} (sha256 {metadata['sha256'][:12]}, trained in {model.fit_seconds_:.1f} s; {holdout})"
+        f"wrote {out} (sha256 {metadata['sha256'][:12]}, trained in {trained.seconds:.1f} s; {holdout})"
     )
+    if register:
+        run(_register_model(settings, trained))
+        click.echo(f"registered and activated model {metadata['version']}")
+
+
+async def _register_model(settings: Settings, trained: "Trained") -> None:
+    from partnermatch.recommendations.training import register
+
+    async with session_scope(settings) as session:
+        await register(session, trained)
+
+
+@cli.group()
+def model() -> None:
+    """The registry of trained ranking models: exactly one is active and serves recommendations."""
+
+
+async def _models(settings: Settings, action: str, version: str | None = None) -> list[dict[str, Any]]:
+    from partnermatch.recommendations.service import ModelRegistry
+
+    async with session_scope(settings) as session:
+        registry = ModelRegistry(session)
+        if action == "activate" and version is not None:
+            await registry.activate(version)
+        elif action == "rollback":
+            await registry.rollback()
+        return [
+            {
+                "version": r.version,
+                "active": r.is_active,
+                "created_at": r.created_at.isoformat(timespec="seconds"),
+                "sha256": r.sha256[:12],
+                "auc": r.metrics.get("holdout_auc"),
+                "path": r.artifact_path,
+            }
+            for r in await registry.list()
+        ]
+
+
+def _print_models(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        click.echo("no models registered: run `partnermatch train`")
+        return
+    table = Table(title="ranking models (newest first)")
+    for column in ("version", "active", "created_at", "sha256", "holdout AUC", "artifact"):
+        table.add_column(column)
+    for r in rows:
+        auc = f"{r['auc']:.3f}" if isinstance(r["auc"], float) else "-"
+        table.add_row(
+            r["version"], "yes" if r["active"] else "", r["created_at"], r["sha256"], auc, r["path"]
+        )
+    Console().print(table)
+
+
+@model.command("list")
+def model_list_command() -> None:
+    """Registered models, newest first."""
+    _print_models(run(_models(get_settings(), "list")))
+
+
+@model.command("activate")
+@click.argument("version")
+def model_activate_command(version: str) -> None:
+    """Serve recommendations from VERSION."""
+    _print_models(run(_models(get_settings(), "activate", version)))
+
+
+@model.command("rollback")
+def model_rollback_command() -> None:
+    """Activate the newest version older than the active one."""
+    _print_models(run(_models(get_settings(), "rollback")))
 
 
 @cli.command("evaluate")

@@ -7,6 +7,7 @@ from partnermatch.companies.models import Company, CompanySector, CompanyTargetC
 from partnermatch.interactions.models import Interaction
 from partnermatch.leads.models import Lead, LeadSector
 from partnermatch.missions.models import Mission, MissionParticipant, MissionSector
+from partnermatch.recommendations.models import ModelVersion
 from partnermatch.sectors.models import Sector
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Mission",
     "MissionParticipant",
     "MissionSector",
+    "ModelVersion",
     "Sector",
     "User",
     "UserSession",

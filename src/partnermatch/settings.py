@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed logins per account within 15 minutes before it is throttled."
     )
 
+    import_max_bytes: int = Field(
+        default=500_000_000,
+        ge=1,
+        description="Admin zip import: the largest upload, and the largest total of its unpacked files.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _supported_driver(cls, value: str) -> str:

@@ -1,8 +1,8 @@
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,8 @@ from partnermatch.accounts.service import AccountService
 from partnermatch.accounts.throttle import LoginThrottle
 from partnermatch.enums import UserRole
 from partnermatch.mail import mailer_for
+from partnermatch.privacy.controllers import provide_privacy_service
+from partnermatch.privacy.service import PrivacyService
 from partnermatch.settings import Settings
 
 CHECK_EMAIL = "If the address can be used, a message with the next step is on its way."
@@ -108,6 +110,28 @@ class AuthController(Controller):
         self, accounts: NamedDependency[AccountService], principal: NamedDependency[Principal]
     ) -> UserRead:
         return user_read(await accounts.get_user(principal.user_id))
+
+    @delete(
+        "/me",
+        summary="Delete your account (members; GDPR): signs out everywhere, the audit log keeps the "
+        "actions without your name",
+        status_code=204,
+        opt=access(Access.MEMBER),
+        dependencies={"privacy": Provide(provide_privacy_service)},
+    )
+    async def delete_account(
+        self,
+        privacy: NamedDependency[PrivacyService],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+        confirm: Annotated[
+            str, QueryParameter(description="Your email address, to confirm", min_length=1, max_length=320)
+        ],
+    ) -> Response[None]:
+        await privacy.delete_account(principal, confirm)
+        response: Response[None] = Response(content=None, status_code=204)
+        clear_session_cookie(response, settings)
+        return response
 
     @post(
         "/password",

@@ -1,0 +1,46 @@
+import asyncio
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from partnermatch.cli import cli
+from partnermatch.db import migrate
+from partnermatch.settings import Settings, get_settings
+from tests.recommendations.conftest import Trial
+
+
+def test_train_registers_and_model_commands_switch_versions(
+    trial: Trial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    asyncio.run(migrate(Settings(database_url=url, var_dir=tmp_path)))
+    monkeypatch.setenv("PARTNERMATCH_DATABASE_URL", url)
+    monkeypatch.setenv("PARTNERMATCH_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert "no models registered" in runner.invoke(cli, ["model", "list"]).output
+        assert runner.invoke(cli, ["import", str(trial.dataset)]).exit_code == 0
+        first = runner.invoke(cli, ["train", "--max-iter", "10"])
+        assert first.exit_code == 0, first.output
+        assert "registered and activated" in first.output
+        artifacts = sorted((tmp_path / "models").glob("*.joblib"))
+        assert len(artifacts) == 1
+        offline = runner.invoke(cli, ["train", "--data", str(trial.dataset), "--max-iter", "10"])
+        assert offline.exit_code == 0, offline.output
+        assert "registered" not in offline.output
+        second = runner.invoke(cli, ["train", "--data", str(trial.dataset), "--max-iter", "10", "--register"])
+        assert second.exit_code == 0, second.output
+        listed = runner.invoke(cli, ["model", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert listed.output.count("yes") == 1
+        rolled = runner.invoke(cli, ["model", "rollback"])
+        assert rolled.exit_code == 0, rolled.output
+        again = runner.invoke(cli, ["model", "rollback"])
+        assert again.exit_code == 1
+        assert "no older model version" in again.stderr
+        unknown = runner.invoke(cli, ["model", "activate", "nope"])
+        assert unknown.exit_code == 1
+    finally:
+        get_settings.cache_clear()
