@@ -361,6 +361,45 @@ def bench_auth_command(
     Console().print(figures_table(results, f"authentication cost, {backend}, {workers} worker(s)"))
 
 
+@bench.command("ranking")
+@click.option("--companies", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--leads", type=click.IntRange(min=1), default=5_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Measure on this dataset folder instead of generating one (--companies, --leads, --seed are ignored)",
+)
+@click.option(
+    "--requests",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="On-demand requests for new companies",
+)
+@click.option(
+    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
+)
+def bench_ranking_command(
+    companies: int, leads: int, seed: int, data: Path | None, requests: int, max_iter: int
+) -> None:
+    """Time training, the full recompute (top 50 for every company) and new-company requests; peak memory."""
+    from ml.bench import bench_ranking, figures_table
+
+    figures = bench_ranking(
+        companies=companies,
+        leads=leads,
+        seed=seed,
+        data=data,
+        requests=requests,
+        max_iter=max_iter,
+        report=lambda line: console.print(line, highlight=False),
+    )
+    Console().print(figures_table(figures))
+
+
 def _parse_cutoff(value: str | None) -> float | None:
     if value is None:
         return None
