@@ -107,7 +107,8 @@ def new_companies(ds: Dataset, n: int, at: float, seed: int) -> Companies:
 
 def serve_new_company(model: RankingPipeline, company: Companies, lead_ids: list[str]) -> tuple[float, float]:
     """What ``recommendations.service.score_leads`` does for a company created after training, minus the
-    database: add its profile to the fitted state, then score every open lead and explain the top ones.
+    database: add its profile to the fitted state, then score its candidates among the open leads and explain
+    the top ones.
     Returns the milliseconds of the two steps, so a missed goal says where the time goes."""
     started = time.perf_counter()
     state = model.with_profiles(company)
@@ -286,7 +287,8 @@ def figures_table(f: RankingFigures) -> Table:
     )
     table.caption = (
         "peak memory is this process's (the dataset is generated in a child process); "
-        "on-demand = with_profiles + rank over every open lead, as the recommendations service does"
+        "on-demand = with_profiles + rank of the candidates among the open leads, "
+        "as the recommendations service does"
     )
     return table
 

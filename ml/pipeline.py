@@ -459,33 +459,45 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         reasons: int = 3,
         state: State | None = None,
     ) -> list[dict[str, Any]]:
-        """Serving: the given leads scored for one company, best first, each with a calibrated probability of
-        interest and reasons. Both must be known to ``state`` (default: the fitted state; new profiles:
-        :meth:`with_profiles`)."""
+        """Serving: the given leads' candidates for one company (see below) scored, best first, each with a
+        calibrated probability of interest and reasons. Both must be known to ``state`` (default: the fitted
+        state; new profiles: :meth:`with_profiles`)."""
         state = self.state_ if state is None else state
         company_row = state.companies.ids.index(company)
         index = {lead_id: j for j, lead_id in enumerate(state.leads.ids)}
         lead_rows = np.array([index[lead_id] for lead_id in leads], dtype=np.int64)
         blocks = lead_blocks(state, np.array([company_row]), lead_rows)
-        cols = np.arange(len(lead_rows))
+        # Scoring every open lead with both boosted models took most of the on-demand latency budget, so only
+        # this company's candidates (the same generation, with the same ``per_source``, as training,
+        # evaluation and the batch path, where non-candidates only ever fill in after every candidate) are
+        # scored. Consequence: a lead outside the company's candidate set is never recommended on demand,
+        # unless there are fewer candidates than ``limit``, when every given lead is scored. Candidates are
+        # chosen among ``leads``, which the caller has already filtered (city, kind, exclusions), so the
+        # filters still apply before truncation.
+        cols = np.flatnonzero(candidate_mask(blocks, self.per_source)[0])
+        if len(cols) < limit:
+            cols = np.arange(len(lead_rows))
         X = stack(blocks, np.zeros(len(cols), dtype=np.int64), cols)
-        raw = self.score_pairs(X, self.blend_score(blocks)[0])
+        raw = self.score_pairs(X, self.blend_score(blocks)[0][cols])
         probability = self.probability(raw)
         result = []
         top = np.argsort(-raw, kind="stable")[:limit]
         lifts = self.contributions_many(X[top])
         for rank, (j, lift) in enumerate(zip(top, lifts, strict=True), start=1):
             values = {name: float(X[j, k]) for k, name in enumerate(FEATURE_NAMES)}
+            lead = int(cols[j])
             why = render(
                 state,
                 company_row,
-                int(lead_rows[j]),
+                int(lead_rows[lead]),
                 values,
                 lift,
                 self.city_names_,
                 reasons,
             )
-            result.append({"lead_id": leads[j], "rank": rank, "score": float(probability[j]), "reasons": why})
+            result.append(
+                {"lead_id": leads[lead], "rank": rank, "score": float(probability[j]), "reasons": why}
+            )
         return result
 
     def rank_companies_for_lead(

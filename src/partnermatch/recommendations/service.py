@@ -233,7 +233,8 @@ def lead_frame(rows: Sequence[Lead]) -> Leads:
 
 
 def score_leads(model: RankingPipeline, company: Company, leads: Sequence[Lead], limit: int) -> list[Scored]:
-    """Every lead scored by the model; profiles created after training are added to its state first."""
+    """The leads' candidates for the company scored by the model (see ``RankingPipeline.rank``); profiles
+    created after training are added to its state first."""
     state = model.state_
     company_key = external_key(company.external_id, company.id)
     by_key = {external_key(lead.external_id, lead.id): lead for lead in leads}
