@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
-from ml.ranker import LeadRanker, MissionRanker
+from ml.ranker import LeadRanker, MissionRanker, MonotoneCalibrator
 from partnermatch.ranking.data import (
     DECLINED,
     IMPRESSION,
@@ -34,18 +33,28 @@ from partnermatch.ranking.data import (
     default_cutoff,
 )
 from partnermatch.ranking.features import (
+    COMPANY_FIELDS,
     FEATURE_NAMES,
     KIND_FEATURE,
+    LEAD_FIELDS,
+    CompanySide,
+    LeadSide,
     SectorCodes,
     State,
+    blank_company_history,
+    blank_lead_history,
     build_state,
     candidate_mask,
     chunks,
+    company_index,
+    derived_values,
     encode_companies,
     encode_leads,
     fit_text,
     lead_blocks,
+    lead_index,
     mission_features,
+    new_company_state,
     open_leads,
     stack,
 )
@@ -210,7 +219,7 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         self.selection_["blend_weight"] = best_weight
         # Calibration weights: positives count once, sampled negatives for all they stand for.
         calibration_weight = np.where(pairs.y >= 1, 1.0, pairs.weight_no_ipw)
-        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+        self.calibrator_ = MonotoneCalibrator().fit(
             0.5 * (s_ipw + s_grade) + best_weight * blend_hold,
             y_hold >= 1,
             sample_weight=calibration_weight[hold],
@@ -360,6 +369,7 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         eps = 1e-6
         loss = -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
         metrics["holdout_log_loss"] = float(np.average(loss, weights=w))
+        metrics["holdout_brier"] = float(np.average((p - y) ** 2, weights=w))
         return metrics
 
     # ----------------------------------------------------------------- missions
@@ -462,9 +472,8 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         """Serving: the given leads' candidates for one company (see below) scored, best first, each with a
         calibrated probability of interest and reasons. Both must be known to ``state`` (default: the fitted
         state; new profiles: :meth:`with_profiles`)."""
-        state = self.state_ if state is None else state
-        company_row = state.companies.ids.index(company)
-        index = {lead_id: j for j, lead_id in enumerate(state.leads.ids)}
+        state, company_row = _company_rows(self.state_ if state is None else state, company)
+        index = lead_index(state)
         lead_rows = np.array([index[lead_id] for lead_id in leads], dtype=np.int64)
         blocks = lead_blocks(state, np.array([company_row]), lead_rows)
         # Scoring every open lead with both boosted models took most of the on-demand latency budget, so only
@@ -538,47 +547,16 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         New rows are encoded from their profiles with the fitted vocabulary and text models and have no
         behaviour yet, as a company registered just before the cutoff would: the features that need no
         history (sector match and affinity, text, topics, city, language, size, freshness) carry them.
+        The result behaves as the fitted state with the new rows appended; the appended arrays are built
+        only if something reads them (:class:`ProfiledState`), which :meth:`rank` for a new company does not.
         """
         state = self.state_
-        new_c = self.state_.companies
-        extra: dict[str, Any] = {}
+        added_c = added_l = None
         if companies is not None and len(companies):
-            added = encode_companies(state.vocabulary, state.text, companies)
-            n = len(companies)
-            new_c = _append_side(state.companies, added)
-            extra.update(
-                company_history=np.vstack(
-                    [state.company_history, np.zeros((n, state.company_history.shape[1]), np.float32)]
-                ),
-                has_history=np.concatenate([state.has_history, np.zeros(n, dtype=bool)]),
-                company_positives=np.concatenate([state.company_positives, np.zeros(n, np.float32)]),
-                company_views=np.concatenate([state.company_views, np.zeros(n, np.float32)]),
-                company_last=np.concatenate([state.company_last, np.full(n, np.nan)]),
-                company_kinds=np.vstack(
-                    [state.company_kinds, np.zeros((n, state.company_kinds.shape[1]), np.float32)]
-                ),
-                company_cities=np.vstack(
-                    [state.company_cities, np.zeros((n, state.company_cities.shape[1]), np.float32)]
-                ),
-                company_divisions=np.vstack(
-                    [state.company_divisions, np.zeros((n, state.company_divisions.shape[1]), np.float32)]
-                ),
-            )
-        new_l = self.state_.leads
+            added_c = encode_companies(state.vocabulary, state.text, companies)
         if leads is not None and len(leads):
             added_l = encode_leads(state.vocabulary, state.text, leads)
-            n = len(leads)
-            new_l = _append_side(state.leads, added_l)
-            extra.update(
-                lead_engagers=np.vstack(
-                    [state.lead_engagers, np.zeros((n, state.lead_engagers.shape[1]), np.float32)]
-                ),
-                has_engagers=np.concatenate([state.has_engagers, np.zeros(n, dtype=bool)]),
-                lead_positives=np.concatenate([state.lead_positives, np.zeros(n, np.float32)]),
-                lead_views=np.concatenate([state.lead_views, np.zeros(n, np.float32)]),
-                lead_impressions=np.concatenate([state.lead_impressions, np.zeros(n, np.float32)]),
-            )
-        return dataclasses.replace(state, companies=new_c, leads=new_l, **extra)
+        return ProfiledState.over(state, added_c, added_l)
 
     def contributions_many(self, rows: np.ndarray) -> list[dict[str, float]]:
         """:meth:`contributions` of several rows in one model call: each call of the boosted trees
@@ -600,6 +578,81 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
             variants[i + 1, k] = self.medians_[k]
         score = self.score_pairs(variants, np.zeros(len(variants)))
         return {name: float(score[0] - score[i + 1]) for i, name in enumerate(names)}
+
+
+class ProfiledState(State):
+    """The fitted state with new profiles appended, as :meth:`RankingPipeline.with_profiles` returns it.
+
+    Appending copies every known row (the 10,000 companies' texts, topics and histories: milliseconds and
+    tens of megabytes per request), so the per-company and per-lead fields are concatenated on first access,
+    each side at once; until then they are not in the instance and ``__getattr__`` builds them. A request for
+    a new company reads :meth:`new_companies` instead, the new rows alone.
+    """
+
+    @classmethod
+    def over(cls, base: State, companies: CompanySide | None, leads: LeadSide | None) -> ProfiledState:
+        # Not ``__init__``: ``dataclasses.replace`` still builds a (complete) instance from all fields.
+        state = cls.__new__(cls)
+        values = state.__dict__
+        for f in dataclasses.fields(State):
+            lazy = (f.name in COMPANY_FIELDS and companies is not None) or (
+                f.name in LEAD_FIELDS and leads is not None
+            )
+            if not lazy:
+                values[f.name] = getattr(base, f.name)
+        values["_overlay"] = (base, companies, leads)
+        if leads is None:
+            # Same leads as the fitted state: its lead views (the costly part of a request) serve here too.
+            values["_derived"] = derived_values(base)
+        return state
+
+    def __getstate__(self) -> dict[str, Any]:
+        for name in (*COMPANY_FIELDS, *LEAD_FIELDS):
+            getattr(self, name)
+        return super().__getstate__()
+
+    def __getattr__(self, name: str) -> Any:
+        overlay = self.__dict__.get("_overlay")
+        if overlay is None or name not in (*COMPANY_FIELDS, *LEAD_FIELDS):
+            raise AttributeError(name)
+        base, companies, leads = overlay
+        if name in COMPANY_FIELDS:
+            group, added, blank = COMPANY_FIELDS, companies, blank_company_history(base, len(companies.ids))
+        else:
+            group, added, blank = LEAD_FIELDS, leads, blank_lead_history(base, len(leads.ids))
+        blank[group[0]] = added
+        for field_name in group:
+            old, new = getattr(base, field_name), blank[field_name]
+            self.__dict__[field_name] = (
+                _append_side(old, new) if field_name == group[0] else np.concatenate([old, new], axis=0)
+            )
+        return self.__dict__[name]
+
+    def new_companies(self) -> State | None:
+        """A state of the new companies alone (see ``new_company_state``), or None if there are none."""
+        overlay = self.__dict__.get("_overlay")
+        companies = None if overlay is None else overlay[1]
+        if companies is None:
+            return None
+        found = self.__dict__.get("_new_companies")
+        if found is None:
+            found = new_company_state(self, companies)
+            self.__dict__["_new_companies"] = found
+        return found
+
+
+def _company_rows(state: State, company: str) -> tuple[State, int]:
+    """The state to compute ``company``'s features from and its row there: a new company's own small state
+    when ``state`` came from :meth:`RankingPipeline.with_profiles` (same features, none of the copying)."""
+    if isinstance(state, ProfiledState):
+        new = state.new_companies()
+        base = state.__dict__["_overlay"][0] if new is not None else None
+        # A known id keeps its fitted row, as in the appended state, where the first row of an id wins.
+        if new is not None and base is not None and company not in company_index(base):
+            row = company_index(new).get(company)
+            if row is not None:
+                return new, row
+    return state, company_index(state)[company]
 
 
 def _append_side(side: Any, added: Any) -> Any:

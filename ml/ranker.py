@@ -13,6 +13,70 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
+class MonotoneCalibrator(BaseEstimator):  # type: ignore[misc]
+    """Probability of interest from a raw score: isotonic regression, made strictly increasing.
+
+    Plain isotonic regression is a step function: many raw scores share one probability, so a ranked list
+    showed equal scores for leads of different rank. Here each isotonic step is replaced by a knot at its
+    (weighted) mean raw score, the knots are joined linearly in log-odds, and beyond the outer knots the
+    log-odds continue with the slope of the outer segment, at most one to one with the raw score. Each
+    step's probability stays what isotonic regression fitted, at its centre, so the calibration is kept;
+    the holdout metrics report it.
+    """
+
+    def __init__(self, eps: float = 1e-6) -> None:
+        self.eps = eps
+
+    def fit(
+        self, raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> MonotoneCalibrator:
+        raw = np.asarray(raw, dtype=np.float64)
+        target = (np.asarray(y) >= 1).astype(np.float64)
+        weight = np.ones(len(raw)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            raw, target, sample_weight=weight
+        )
+        fitted = isotonic.predict(raw)
+        steps, step = np.unique(fitted, return_inverse=True)
+        centre = np.bincount(step, weights=weight * raw) / np.maximum(
+            np.bincount(step, weights=weight), 1e-12
+        )
+        log_odds = _logit(np.clip(steps, self.eps, 1 - self.eps))
+        keep = np.concatenate([[True], np.diff(log_odds) > 0]) & np.concatenate([[True], np.diff(centre) > 0])
+        self.knots_ = centre[keep]
+        self.log_odds_ = log_odds[keep]
+        if len(self.knots_) < 2:
+            # One step (no signal in the scores): a logistic fit keeps the order and the base rate.
+            both = len(np.unique(target)) == 2
+            if both:
+                model = LogisticRegression().fit(raw[:, None], target, sample_weight=weight)
+                slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+            else:
+                slope, intercept = 1.0, float(self.log_odds_[0]) - float(self.knots_[0])
+            slope = max(slope, 1e-6)
+            self.knots_ = np.array([0.0, 1.0])
+            self.log_odds_ = np.array([intercept, intercept + slope])
+        # Beyond the data the tails trust the raw score (itself on a log-odds scale) at most at face value:
+        # a steep outer segment would otherwise send the best leads to a probability of exactly 1.
+        self.slopes_ = (
+            min(1.0, float((self.log_odds_[1] - self.log_odds_[0]) / (self.knots_[1] - self.knots_[0]))),
+            min(1.0, float((self.log_odds_[-1] - self.log_odds_[-2]) / (self.knots_[-1] - self.knots_[-2]))),
+        )
+        return self
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        z = np.interp(raw, self.knots_, self.log_odds_)
+        low, high = raw < self.knots_[0], raw > self.knots_[-1]
+        z[low] = self.log_odds_[0] + self.slopes_[0] * (raw[low] - self.knots_[0])
+        z[high] = self.log_odds_[-1] + self.slopes_[1] * (raw[high] - self.knots_[-1])
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.asarray(np.log(p) - np.log1p(-p), dtype=np.float64)
+
+
 class LeadRanker(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Gradient-boosted probability that a company acts on a lead (grade >= 1).
 

@@ -192,10 +192,11 @@ async def create_account(
     *,
     company_id: uuid.UUID | None = None,
     password: str | None = None,
+    verified: bool = True,
 ) -> Account:
     accounts = account_service(db_session, settings)
     email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.org"
-    user = await accounts.create_user(email, password, role=role, company_id=company_id)
+    user = await accounts.create_user(email, password, role=role, company_id=company_id, verified=verified)
     _token, secret = await accounts.create_api_token(user.id, "tests")
     await db_session.flush()
     return Account(user=user, token=secret, password=password)

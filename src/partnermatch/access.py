@@ -18,8 +18,11 @@ from litestar.exceptions import (
 from litestar.handlers.base import BaseRouteHandler
 
 from partnermatch.enums import TokenScope, UserRole
+from partnermatch.errors import EmailNotVerified
 
 ACCESS_KEY = "access"
+# Handler opt: the route needs a proven email address (members; staff addresses are set by admins).
+VERIFIED_EMAIL_KEY = "verified_email"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -35,11 +38,20 @@ def access(level: Access) -> dict[str, Any]:
     return {ACCESS_KEY: level}
 
 
+def needs_verified_email() -> dict[str, Any]:
+    """The `opt` of a handler that a member may call only with a verified address (on top of the
+    controller's access level). Without one they get a 403 that says how to verify; they may still
+    sign in, verify, ask for a new link, read, export their data and delete their account."""
+    return {VERIFIED_EMAIL_KEY: True}
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: UUID
     role: UserRole
     company_id: UUID | None
+    # Not verified unless the lookup says so: a Principal built without it is refused where it matters.
+    email_verified: bool = False
     # Exactly one is set: the login session (cookie) or the API token (bearer) that authenticated.
     session_id: UUID | None = None
     token_id: UUID | None = None
@@ -76,6 +88,8 @@ def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
         )
     if not principal.reaches(level):
         raise PermissionDeniedException("not allowed for your role")
+    if handler.opt.get(VERIFIED_EMAIL_KEY) and not principal.is_staff and not principal.email_verified:
+        raise EmailNotVerified()
     if (
         principal.token_id is not None
         and connection.scope.get("method", "GET") not in SAFE_METHODS

@@ -18,15 +18,16 @@ from litestar.types import ControllerRouterHandler
 
 from partnermatch import __version__
 from partnermatch.access import ACCESS_KEY, Access, access, access_guard, provide_principal
-from partnermatch.accounts.admin_controllers import AccountAdminController
+from partnermatch.accounts.admin_controllers import AccountAdminController, ColleagueAdminController
 from partnermatch.accounts.auth import (
     AuthenticationMiddleware,
     SessionCSRFMiddleware,
     csrf_config,
     login_rate_limit,
     provide_settings,
+    rate_limit_stores,
 )
-from partnermatch.accounts.controllers import AuthController
+from partnermatch.accounts.controllers import AuthController, ColleagueController
 from partnermatch.analytics.controllers import AnalyticsController
 from partnermatch.audit import recorder
 from partnermatch.audit.controllers import AuditController
@@ -34,7 +35,7 @@ from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
 from partnermatch.datasets.controllers import DatasetImportController
 from partnermatch.db import alchemy_config
-from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES
+from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, reject_nul_characters
 from partnermatch.interactions.controllers import InteractionController
 from partnermatch.leads.controllers import LeadController
 from partnermatch.missions.controllers import MissionController, ParticipantController
@@ -51,6 +52,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     MyDataController,
     AccountAdminController,
+    ColleagueController,
+    ColleagueAdminController,
     ErasureController,
     AnalyticsController,
     DatasetImportController,
@@ -85,10 +88,13 @@ def create_app(
     settings = settings or get_settings()
     db_config = db_config or alchemy_config(settings)
     recorder.install()
+    stores, close_stores = rate_limit_stores(settings)
     app = Litestar(
         route_handlers=[health, *ROUTE_HANDLERS],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         state=State({"settings": settings}),
+        stores=stores,
+        on_shutdown=close_stores,
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -104,6 +110,7 @@ def create_app(
         ],
         # Every handler declares who may call it (access.py); this one guard enforces it.
         guards=[access_guard],
+        before_request=reject_nul_characters,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="PartnerMatch API",

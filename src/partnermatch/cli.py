@@ -108,6 +108,7 @@ def demo(host: str | None, port: int | None, no_serve: bool) -> None:
     run(migrate(settings))
     run(prepare_demo(settings, console))
     run(ensure_demo_model(settings, console))
+    run(_store_recommendations(settings, only_if_missing=True))
     run(_demo_accounts(settings))
     if not no_serve:
         serve_app(settings, host or settings.host, port or settings.port, settings.workers)
@@ -458,6 +459,7 @@ def train_command(data: Path | None, out: Path | None, max_iter: int, register: 
     if register:
         run(_register_model(settings, trained))
         click.echo(f"registered and activated model {metadata['version']}")
+        run(_store_recommendations(settings))
 
 
 async def _register_model(settings: Settings, trained: "Trained") -> None:
@@ -494,6 +496,55 @@ async def _models(settings: Settings, action: str, version: str | None = None) -
         ]
 
 
+async def _store_recommendations(
+    settings: Settings, *, only_if_missing: bool = False, company: str | None = None
+) -> None:
+    """The stored recommendations of the active model version (see recommendations/batch.py)."""
+    from uuid import UUID
+
+    from partnermatch.recommendations.batch import active_version, store, store_if_missing
+
+    company_ids = None
+    if company is not None:
+        try:
+            company_ids = [UUID(company)]
+        except ValueError:
+            raise click.BadParameter(
+                f"{company!r} is not a company id (a UUID)", param_hint="--company"
+            ) from None
+    async with session_scope(settings) as session:
+        version = await active_version(session)
+        if version is None:
+            if not only_if_missing:
+                console.print("no active model: nothing to store (run `partnermatch train`)", highlight=False)
+            return
+        if only_if_missing:
+            timings = await store_if_missing(session, version)
+            if timings is None:
+                return
+        else:
+            timings = await store(session, version, company_ids)
+    console.print(
+        f"stored {timings.rows:,} recommendations of model {version.version} for {timings.companies:,} "
+        f"companies and {timings.leads:,} open leads in {timings.total:.1f} s (load {timings.load:.1f} s, "
+        f"profiles {timings.state:.1f} s, scoring {timings.score:.1f} s, reasons {timings.reasons:.1f} s "
+        f"for {timings.reason_rows:,} rows, writing {timings.write:.1f} s)",
+        highlight=False,
+    )
+
+
+@cli.group()
+def recommendations() -> None:
+    """Stored recommendations: each approved company's top leads, computed in batch per model version."""
+
+
+@recommendations.command("refresh")
+@click.option("--company", default=None, help="Only this company's rows (its id)")
+def recommendations_refresh_command(company: str | None) -> None:
+    """Recompute the active model's stored recommendations (all approved companies, or one)."""
+    run(_store_recommendations(get_settings(), company=company))
+
+
 def _print_models(rows: list[dict[str, Any]]) -> None:
     if not rows:
         click.echo("no models registered: run `partnermatch train`")
@@ -518,14 +569,18 @@ def model_list_command() -> None:
 @model.command("activate")
 @click.argument("version")
 def model_activate_command(version: str) -> None:
-    """Serve recommendations from VERSION."""
-    _print_models(run(_models(get_settings(), "activate", version)))
+    """Serve recommendations from VERSION (its recommendations are stored first if it has none)."""
+    settings = get_settings()
+    _print_models(run(_models(settings, "activate", version)))
+    run(_store_recommendations(settings, only_if_missing=True))
 
 
 @model.command("rollback")
 def model_rollback_command() -> None:
-    """Activate the newest version older than the active one."""
-    _print_models(run(_models(get_settings(), "rollback")))
+    """Activate the newest version older than the active one (storing its recommendations if it has none)."""
+    settings = get_settings()
+    _print_models(run(_models(settings, "rollback")))
+    run(_store_recommendations(settings, only_if_missing=True))
 
 
 @cli.command("evaluate")

@@ -78,6 +78,15 @@ class AccountTokenPurpose(StrEnum):
     RESET_PASSWORD = "reset_password"
 
 
+class InvitationStatus(StrEnum):
+    """Derived from the invitation's times (accounts.repository.invitation_status), not stored."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
 def sql_in(column: str, enum: type[StrEnum]) -> str:
     """A CHECK constraint body that keeps a string column within an enum, on SQLite and PostgreSQL alike."""
     values = ", ".join(f"'{member.value}'" for member in enum)

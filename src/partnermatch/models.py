@@ -1,6 +1,6 @@
 """Imports every model so that the metadata (for Alembic and tests) is complete."""
 
-from partnermatch.accounts.models import AccountToken, ApiToken, User, UserSession
+from partnermatch.accounts.models import AccountToken, ApiToken, Invitation, User, UserSession
 from partnermatch.audit.models import AuditEvent
 from partnermatch.cities.models import City
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
@@ -19,6 +19,7 @@ __all__ = [
     "CompanySector",
     "CompanyTargetCity",
     "Interaction",
+    "Invitation",
     "Lead",
     "LeadSector",
     "Mission",

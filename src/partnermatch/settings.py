@@ -1,6 +1,7 @@
 """Every setting is a ``PARTNERMATCH_*`` environment variable (or a line in ``.env``)."""
 
 import contextlib
+import ipaddress
 import os
 import secrets
 from functools import cache
@@ -53,16 +54,76 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Base URL of the service, for links in emails."
     )
     mail_from: str = Field(default="PartnerMatch <noreply@partnermatch.invalid>")
+    mail_backend: Literal["file", "smtp"] = Field(
+        default="file",
+        description="file: development, every message an .eml file under var_dir/mail; smtp: the server below.",
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server (mail_backend smtp).")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = Field(default="", description="SMTP login; empty means no authentication.")
+    smtp_password: SecretStr = Field(default=SecretStr(""))
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS (port 587).")
+    smtp_ssl: bool = Field(
+        default=False, description="Implicit TLS from the first byte (port 465); smtp_starttls is then moot."
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="Per network operation.")
+    invitations_per_company_per_day: int = Field(
+        default=20, ge=1, description="Invitations a company may send within 24 hours."
+    )
     session_max_age_hours: int = Field(default=14 * 24, ge=1, description="Lifetime of a login session.")
     login_attempts_per_ip_per_minute: int = Field(default=20, ge=1)
     login_failures_per_account: int = Field(
         default=5, ge=1, description="Failed logins per account within 15 minutes before it is throttled."
     )
+    session_idle_minutes: int = Field(
+        default=120, ge=1, description="A session unused for longer ends (its lifetime cap still holds)."
+    )
+    redis_url: str = Field(
+        default="",
+        description="redis://host:port/db: login rate limits shared by all workers and hosts. "
+        "Empty means counted in each worker's memory (one process).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For "
+        "names the client for the per-address login limit. Empty trusts none.",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            msg = "must start with redis://, rediss:// or unix:// (or be empty)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                msg = f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                raise ValueError(msg) from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        entries = filter(None, (part.strip() for part in self.trusted_proxies.split(",")))
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
     import_max_bytes: int = Field(
         default=500_000_000,
         ge=1,
         description="Admin zip import: the largest upload, and the largest total of its unpacked files.",
+    )
+
+    stored_recommendations: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Leads stored per approved company by the batch after training (served without scoring).",
     )
 
     @field_validator("database_url")

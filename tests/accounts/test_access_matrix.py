@@ -10,8 +10,10 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.access import ACCESS_KEY, Access
-from tests.conftest import Account, MakeClient, create_company
+from partnermatch.access import ACCESS_KEY, VERIFIED_EMAIL_KEY, Access
+from partnermatch.enums import UserRole
+from partnermatch.settings import Settings
+from tests.conftest import Account, MakeClient, create_account, create_company
 
 # Litestar's automatic answers, not handlers of ours.
 AUTOMATIC = {"OPTIONS", "HEAD"}
@@ -104,3 +106,57 @@ async def test_a_member_reads_and_changes_their_own_company(
     assert changed.json()["description"] == "We make sensors."
     assert (await member_client.get("/api/v1/companies")).status_code == 403
     assert (await member_client.post(f"{own}/status", json={"status": "approved"})).status_code == 403
+
+
+def needing_a_verified_email(app: Litestar) -> set[tuple[str, str]]:
+    return {
+        (route.path, method)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if handler.opt.get(VERIFIED_EMAIL_KEY) and handler.opt.get(ACCESS_KEY) == Access.MEMBER
+        for method in handler.http_methods - AUTOMATIC
+    }
+
+
+async def test_a_member_without_a_verified_email_is_told_to_verify_it(
+    app: Litestar,
+    make_client: MakeClient,
+    db_session: AsyncSession,
+    settings: Settings,
+    member: Account,
+) -> None:
+    company = member.user.company_id
+    assert company is not None
+    unverified = await create_account(
+        db_session, settings, UserRole.MEMBER, company_id=company, verified=False
+    )
+    unverified_staff = await create_account(db_session, settings, UserRole.STAFF, verified=False)
+    as_unverified, as_verified = make_client(unverified.token), make_client(member.token)
+    as_staff = make_client(unverified_staff.token)
+    flagged = needing_a_verified_email(app)
+    # Registering (changing the company's registration), inviting colleagues, recording feedback.
+    assert flagged >= {
+        ("/api/v1/companies/{company_id:uuid}", "PATCH"),
+        ("/api/v1/companies/{company_id:uuid}/invitations", "POST"),
+        ("/api/v1/companies/{company_id:uuid}/feedback", "POST"),
+    }
+    problems: list[str] = []
+    for path, method in sorted(flagged):
+        url = concrete(path, company)  # their own company: only the address stands in the way
+        response = await as_unverified.request(method, url, json={})
+        body = response.json()
+        if response.status_code != 403 or body.get("title") != "Email not verified":
+            problems.append(f"{method} {url}: an unverified member got {response.status_code} {body}")
+        elif (
+            body["errors"][0]["field"] != "email" or "/api/v1/auth/verify-email/resend" not in body["detail"]
+        ):
+            problems.append(f"{method} {url}: the 403 does not say how to verify: {body}")
+        for who, client in (("a verified member", as_verified), ("unverified staff", as_staff)):
+            status = (await client.request(method, url, json={})).status_code
+            if status in {401, 403} or status >= 500:
+                problems.append(f"{method} {url}: {who} got {status}")
+    assert problems == []
+    # Everything else a member does stays open: reading, verifying, exporting their data.
+    for url in ("/api/v1/auth/me", f"/api/v1/companies/{company}", "/api/v1/auth/me/export"):
+        assert (await as_unverified.get(url)).status_code == 200, url

@@ -217,3 +217,36 @@ def test_train_command_writes_an_artifact_with_metadata(dataset_dir: Path, tmp_p
     assert "holdout_auc" in meta["holdout_metrics"]
     assert isinstance(load(out), RankingPipeline)
     assert np.isfinite(meta["train_seconds"])
+
+
+def test_a_new_company_is_ranked_as_if_appended_to_the_state(dataset: Dataset, artifact: Path) -> None:
+    import dataclasses
+
+    from ml.pipeline import ProfiledState
+
+    model = load(artifact)
+    newcomer = dataclasses.replace(dataset.companies.take([5]), ids=["brand-new"])
+    state = model.with_profiles(newcomer)
+    leads = model.state_.leads.ids
+    fast = model.rank("brand-new", leads, limit=8, state=state)
+    # Ranking the new company read its own rows only; nothing of the 300 known companies was copied.
+    assert isinstance(state, ProfiledState)
+    assert "companies" not in state.__dict__
+    appended = dataclasses.replace(state)
+    assert appended.companies.ids == [*dataset.companies.ids, "brand-new"]
+    slow = model.rank("brand-new", leads, limit=8, state=appended)
+    assert [r["lead_id"] for r in fast] == [r["lead_id"] for r in slow]
+    assert [r["reasons"] for r in fast] == [r["reasons"] for r in slow]
+    np.testing.assert_allclose([r["score"] for r in fast], [r["score"] for r in slow], rtol=1e-9)
+    # A known company through the same state keeps its fitted row and history.
+    known = model.state_.companies.ids[2]
+    assert model.rank(known, leads, limit=5, state=state) == model.rank(known, leads, limit=5)
+
+
+def test_probabilities_are_strictly_increasing_in_the_score(artifact: Path) -> None:
+    model = load(artifact)
+    raw = np.linspace(-20.0, 20.0, 4001)
+    p = model.probability(raw)
+    assert np.all(np.diff(p) > 0)
+    assert p[0] > 0.0
+    assert p[-1] < 1.0

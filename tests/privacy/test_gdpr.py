@@ -13,6 +13,8 @@ from partnermatch.interactions.models import Interaction
 from partnermatch.leads.models import Lead
 from partnermatch.privacy.classification import CLASSIFICATION, Kind, columns_of
 from partnermatch.privacy.service import ANONYMOUS
+from partnermatch.settings import Settings
+from tests.accounts.test_auth import PASSWORD, mails_to, token_in
 from tests.conftest import Account, MakeClient
 
 MARK = "zqxmark"
@@ -49,6 +51,10 @@ async def _personal_company(
         f"/api/v1/companies/{company_id}/status", json={"status": "approved", "reason": f"{MARK} ok"}
     )
     assert status.status_code == 201, status.text
+    invited = await member_client.post(
+        f"/api/v1/companies/{company_id}/invitations", json={"email": f"{MARK}.colleague@example.org"}
+    )
+    assert invited.status_code == 201, invited.text
     lead = Lead(
         title="Buyer of sensors",
         kind="buyer",
@@ -96,6 +102,7 @@ async def test_the_export_holds_every_personal_column(
     assert tables["users"] == [tables["users"][0]]
     assert tables["users"][0]["email"] == member.user.email
     assert tables["companies"][0]["contact_email"] == f"{MARK}@example.org"
+    assert [i["email"] for i in tables["invitations"]] == [f"{MARK}.colleague@example.org"]
     assert len(tables["interactions"]) == 1
     actors = {e["actor_user_id"] for e in tables["audit_events"]}
     assert actors == {str(member.user.id), None}  # the staff member who approved is withheld
@@ -117,17 +124,33 @@ async def _mentions(db_session: AsyncSession, text: str) -> list[str]:
 async def test_erasing_a_company_leaves_no_personal_data_and_keeps_the_aggregates(
     member_client: httpx.AsyncClient,
     client: httpx.AsyncClient,
+    make_client: MakeClient,
     member: Account,
+    staff: Account,
     db_session: AsyncSession,
+    settings: Settings,
 ) -> None:
     company_id = await _personal_company(member_client, client, member, db_session)
     assert await _mentions(db_session, MARK)  # the check below can see the marker at all
+    for email in (member.user.email, staff.user.email):
+        assert (
+            await make_client().post("/api/v1/auth/password-reset", json={"email": email})
+        ).status_code == 202
+    assert mails_to(settings, member.user.email)
+    assert mails_to(settings, f"{MARK}.colleague@example.org")
+    staff_mails = len(mails_to(settings, staff.user.email))
 
     erased = await client.post(f"/api/v1/admin/companies/{company_id}/erase")
     assert erased.status_code == 200, erased.text
     report = erased.json()
     assert report["name"] == f"Erased company {UUID(company_id).hex[:8]}"
     assert report["users_deleted"] == 1
+    assert report["invitations_deleted"] == 1
+    # Development mail to the erased addresses goes too, and only that.
+    assert report["mail_files_deleted"] >= 2
+    assert mails_to(settings, member.user.email) == []
+    assert mails_to(settings, f"{MARK}.colleague@example.org") == []
+    assert len(mails_to(settings, staff.user.email)) == staff_mails
 
     assert await _mentions(db_session, MARK) == []
     assert await _mentions(db_session, member.user.email) == []
@@ -168,6 +191,36 @@ async def test_a_member_deletes_their_account(
     assert all(e["actor_user_id"] != str(member.user.id) for e in log)
     # The company and what it did stay; staff may erase it separately.
     assert (await client.get(f"/api/v1/companies/{member.user.company_id}")).status_code == 200
+
+
+async def test_an_invited_colleague_deletes_their_account_and_their_invitation_goes(
+    member_client: httpx.AsyncClient,
+    make_client: MakeClient,
+    member: Account,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> None:
+    email = f"{MARK}-invitee@example.org"
+    company = member.user.company_id
+    await member_client.post(f"/api/v1/companies/{company}/invitations", json={"email": email})
+    token = token_in(mails_to(settings, email)[-1])
+    accepted = await make_client().post(
+        "/api/v1/auth/invitations/accept", json={"token": token, "password": PASSWORD}
+    )
+    assert accepted.status_code == 201, accepted.text
+    colleague = make_client()
+    login = await colleague.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200
+    export = (await colleague.get("/api/v1/auth/me/export")).json()
+    assert email in {i["email"] for i in export["tables"]["invitations"]}
+    csrf = {"x-csrftoken": colleague.cookies[settings.csrf_cookie_name]}
+    gone = await colleague.delete("/api/v1/auth/me", params={"confirm": email}, headers=csrf)
+    assert gone.status_code == 204, gone.text
+    assert await _mentions(db_session, email) == []
+    assert mails_to(settings, email) == []
+    # The inviter and the company stay.
+    members = (await member_client.get(f"/api/v1/companies/{company}/members")).json()
+    assert [m["email"] for m in members] == [member.user.email]
 
 
 async def test_staff_cannot_delete_their_own_account(

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from partnermatch.ranking.data import (
     CONTACTED,
@@ -136,3 +137,70 @@ def test_exposure_alone_is_not_a_positive(kind: str) -> None:
     from partnermatch.ranking.data import EVENT_KINDS
 
     assert GRADE[EVENT_KINDS.index(kind)] == 0
+
+
+def test_a_request_and_a_batch_chunk_get_the_same_features(dataset: Dataset, state: State) -> None:
+    # A few companies are scored against the view of every lead and gathered, a chunk against its own lead
+    # set: the two paths must agree, or on-demand scores would drift from the stored batch ones.
+    leads = open_leads(state)
+    some = leads[::3]
+    chunk = lead_blocks(state, np.arange(40), some)
+    for company in (0, 17, 39):
+        request = lead_blocks(state, np.array([company]), some)
+        for name in FEATURE_NAMES:
+            np.testing.assert_allclose(
+                request[name][0], chunk[name][company], rtol=1e-5, atol=1e-6, err_msg=name
+            )
+
+
+def test_a_state_of_new_companies_scores_them_like_the_appended_state(dataset: Dataset, state: State) -> None:
+    from dataclasses import fields
+
+    from partnermatch.ranking.features import (
+        COMPANY_FIELDS,
+        blank_company_history,
+        encode_companies,
+        new_company_state,
+    )
+
+    newcomers = encode_companies(state.vocabulary, state.text, dataset.companies.take([4, 9]))
+    alone = new_company_state(state, newcomers)
+    assert len(alone.companies.ids) == 2
+    assert all(
+        getattr(alone, f.name) is getattr(state, f.name)
+        for f in fields(State)
+        if f.name not in COMPANY_FIELDS
+    )
+    blank = blank_company_history(state, 2)
+    appended = replace(
+        state,
+        companies=replace(
+            state.companies,
+            ids=[*state.companies.ids, *newcomers.ids],
+            words=sp.vstack([state.companies.words, newcomers.words]).tocsr(),
+            chars=sp.vstack([state.companies.chars, newcomers.chars]).tocsr(),
+            topics=np.vstack([state.companies.topics, newcomers.topics]),
+            targets=sp.vstack([state.companies.targets, newcomers.targets]).tocsr(),
+            languages=sp.vstack([state.companies.languages, newcomers.languages]).tocsr(),
+            codes=type(state.companies.codes)(
+                [
+                    sp.vstack([a, b]).tocsr()
+                    for a, b in zip(state.companies.codes.levels, newcomers.codes.levels, strict=True)
+                ],
+                np.vstack([state.companies.codes.divisions, newcomers.codes.divisions]),
+            ),
+            log_employees=np.concatenate([state.companies.log_employees, newcomers.log_employees]),
+            founded=np.concatenate([state.companies.founded, newcomers.founded]),
+            export=np.concatenate([state.companies.export, newcomers.export]),
+            registered=np.concatenate([state.companies.registered, newcomers.registered]),
+        ),
+        **{name: np.concatenate([getattr(state, name), value]) for name, value in blank.items()},
+    )
+    leads = open_leads(state)
+    n = len(state.companies.ids)
+    small = lead_blocks(alone, np.array([0, 1]), leads)
+    large = lead_blocks(appended, np.array([n, n + 1]), leads)
+    for name in FEATURE_NAMES:
+        np.testing.assert_allclose(small[name], large[name], rtol=1e-6, atol=1e-7, err_msg=name)
+    # The new rows have no history: their history feature is missing, not zero.
+    assert np.isnan(small["history_cosine"]).all()

@@ -25,6 +25,13 @@ def test_train_registers_and_model_commands_switch_versions(
         first = runner.invoke(cli, ["train", "--max-iter", "10"])
         assert first.exit_code == 0, first.output
         assert "registered and activated" in first.output
+        assert "recommendations of model" in first.output  # the batch ran after training
+        bad = runner.invoke(cli, ["recommendations", "refresh", "--company", "acme"])
+        assert bad.exit_code == 2
+        assert "is not a company id" in bad.output
+        refreshed = runner.invoke(cli, ["recommendations", "refresh"])
+        assert refreshed.exit_code == 0, refreshed.output
+        assert "stored" in refreshed.output
         artifacts = sorted((tmp_path / "models").glob("*.joblib"))
         assert len(artifacts) == 1
         offline = runner.invoke(cli, ["train", "--data", str(trial.dataset), "--max-iter", "10"])
@@ -37,6 +44,8 @@ def test_train_registers_and_model_commands_switch_versions(
         assert listed.output.count("yes") == 1
         rolled = runner.invoke(cli, ["model", "rollback"])
         assert rolled.exit_code == 0, rolled.output
+        # The older version kept its rows: nothing to compute on the way back.
+        assert "recommendations of model" not in rolled.output
         again = runner.invoke(cli, ["model", "rollback"])
         assert again.exit_code == 1
         assert "no older model version" in again.stderr

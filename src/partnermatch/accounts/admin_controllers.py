@@ -5,7 +5,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from partnermatch.access import Access, Principal, access
-from partnermatch.accounts.controllers import provide_account_service
+from partnermatch.accounts.controllers import ColleagueController, provide_account_service
 from partnermatch.accounts.models import ApiToken, User
 from partnermatch.accounts.repository import UserFilters
 from partnermatch.accounts.schemas import (
@@ -110,3 +110,12 @@ class AccountAdminController(Controller):
         self, accounts: NamedDependency[AccountService], token_id: FromPath[UUID]
     ) -> ApiTokenRead:
         return token_read(await accounts.revoke_api_token(token_id))
+
+
+class ColleagueAdminController(ColleagueController):
+    """The same routes for staff in the admin API, for any company (e.g. to invite the first member
+    of a company that staff registered)."""
+
+    path = "/api/v1/admin/companies"
+    tags = ["admin: accounts"]
+    opt = access(Access.STAFF)

@@ -1,6 +1,9 @@
 """How a request proves who sent it: a session cookie or an API token, checked by Litestar middleware."""
 
+import ipaddress
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
@@ -12,12 +15,19 @@ from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.middleware.rate_limit import CacheObject, RateLimitConfig, RateLimitMiddleware
+from litestar.middleware.rate_limit import (
+    CacheObject,
+    RateLimitConfig,
+    RateLimitMiddleware,
+    get_remote_address,
+)
+from litestar.stores.redis import RedisStore
+from litestar.stores.registry import StoreRegistry
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio import Redis
 
-from partnermatch.accounts.service import AccountService
+from partnermatch.accounts.service import principal_for_session, principal_for_token
 from partnermatch.audit.recorder import Actor, current_actor
-from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -27,6 +37,7 @@ LOGIN_FAILURES_STORE = "login_failures"
 # Handler opt: login, and the routes that send mail to an address the caller names, share the
 # per-address limit (password guessing; mail bombing).
 LOGIN_RATE_LIMITED = "login_rate_limited"
+REDIS_NAMESPACE = "partnermatch"
 
 
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
@@ -36,6 +47,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         super().__init__(app)
         self.settings = settings
         self.db_config = db_config
+        self.idle_timeout = timedelta(minutes=settings.session_idle_minutes)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -45,24 +57,24 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         if not header and not cookie:
             return AuthenticationResult(user=None, auth=None)
         # The request's own database session: the handler and the commit at the end share it.
-        session = self.db_config.provide_session(connection.app.state, connection.scope)
-        accounts = AccountService(session, settings=self.settings, mailer=mailer_for(self.settings))
+        db = self.db_config.provide_session(connection.app.state, connection.scope)
+        now = datetime.now(UTC)
         if header:
             scheme, _, secret = header.partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
                 raise NotAuthorizedException("the Authorization header must be `Bearer <token>`")
-            principal = await accounts.principal_for_token(secret.strip())
+            principal = await principal_for_token(db, secret.strip(), now=now)
             if principal is None:
                 raise NotAuthorizedException(
                     "the API token is unknown, revoked or expired",
                     headers={"WWW-Authenticate": 'Bearer realm="partnermatch", error="invalid_token"'},
                 )
         else:
-            # An expired session is anonymous: public pages keep working, the rest answers 401.
-            principal = await accounts.principal_for_session(cookie)  # type: ignore[arg-type]
+            # An expired or idle session is anonymous: public pages keep working, the rest answers 401.
+            principal = await principal_for_session(db, cookie, now=now, idle_timeout=self.idle_timeout)  # type: ignore[arg-type]
             if principal is None:
                 return AuthenticationResult(user=None, auth=None)
-        request_line = f"{connection.scope.get('method', '')} {connection.url.path}"
+        request_line = f"{connection.scope['method']} {connection.scope['path']}"  # type: ignore[typeddict-item]
         current_actor.set(Actor(principal.user_id, principal.token_id, request_line))
         return AuthenticationResult(user=principal, auth="token" if principal.token_id else "session")
 
@@ -110,6 +122,38 @@ def _is_login(request: Request[Any, Any, Any]) -> bool:
     return bool(request.scope["route_handler"].opt.get(LOGIN_RATE_LIMITED))
 
 
+def client_address(settings: Settings) -> Callable[[Request[Any, Any, Any]], str]:
+    """The address a per-client limit counts: the peer's, or behind one of PARTNERMATCH_TRUSTED_PROXIES
+    the nearest address in X-Forwarded-For that is not one of them.
+
+    Only a trusted proxy's header counts: anyone else can write any X-Forwarded-For and so pick
+    a fresh address for every attempt. Proxies append the address they saw, so the entries on the
+    right were written by our own proxies and the first untrusted one from the right is the client
+    (what the client itself put further left is ignored)."""
+    trusted = settings.trusted_proxy_networks
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in trusted)
+
+    def identify(request: Request[Any, Any, Any]) -> str:
+        peer = get_remote_address(request)
+        if not trusted or not is_trusted(peer):
+            return peer
+        hops = [
+            hop.strip() for value in request.headers.getall("x-forwarded-for", []) for hop in value.split(",")
+        ]
+        for hop in reversed(hops):
+            if hop and not is_trusted(hop):
+                return hop
+        return peer
+
+    return identify
+
+
 def login_rate_limit(settings: Settings) -> RateLimitConfig:
     """Per client address, on the handlers marked LOGIN_RATE_LIMITED only."""
     return RateLimitConfig(
@@ -117,7 +161,26 @@ def login_rate_limit(settings: Settings) -> RateLimitConfig:
         store=LOGIN_RATE_LIMIT_STORE,
         middleware_class=RetryAfterRateLimitMiddleware,
         check_throttle_handler=_is_login,
+        identifier_for_request=client_address(settings),
     )
+
+
+def rate_limit_stores(settings: Settings) -> tuple[StoreRegistry | None, list[Callable[[], Awaitable[None]]]]:
+    """Where the login limits count (stores LOGIN_RATE_LIMIT_STORE and LOGIN_FAILURES_STORE), and
+    what closes it at shutdown.
+
+    Without PARTNERMATCH_REDIS_URL: Litestar's default, memory of the process (None), right for the
+    embedded single-process setup. With it, every store is a namespace in Redis, so that granian's
+    workers (and several hosts) count together instead of each granting the full limit."""
+    if not settings.redis_url:
+        return None, []
+    client = Redis.from_url(settings.redis_url)
+    root = RedisStore(client, namespace=REDIS_NAMESPACE)
+
+    async def close() -> None:
+        await client.aclose()
+
+    return StoreRegistry(default_factory=root.with_namespace), [close]
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:

@@ -1,22 +1,29 @@
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, QueryParameter
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.access import Access, Principal, access
+from partnermatch.access import Access, Principal, access, needs_verified_email
 from partnermatch.accounts.auth import (
     LOGIN_FAILURES_STORE,
     LOGIN_RATE_LIMITED,
     clear_session_cookie,
     set_session_cookie,
 )
-from partnermatch.accounts.models import User
+from partnermatch.accounts.invitations import InvitationService, status_of
+from partnermatch.accounts.models import Invitation, User
 from partnermatch.accounts.schemas import (
     Accepted,
+    InvitationAccept,
+    InvitationCreate,
+    InvitationRead,
     LoginRequest,
+    MemberRead,
     PasswordChange,
     Registration,
     ResetConfirm,
@@ -26,7 +33,7 @@ from partnermatch.accounts.schemas import (
 )
 from partnermatch.accounts.service import AccountService
 from partnermatch.accounts.throttle import LoginThrottle
-from partnermatch.enums import UserRole
+from partnermatch.enums import InvitationStatus, UserRole
 from partnermatch.mail import mailer_for
 from partnermatch.privacy.controllers import provide_privacy_service
 from partnermatch.privacy.service import PrivacyService
@@ -39,6 +46,12 @@ async def provide_account_service(
     db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
 ) -> AccountService:
     return AccountService(db_session, settings=settings, mailer=mailer_for(settings))
+
+
+async def provide_invitation_service(
+    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> InvitationService:
+    return InvitationService(db_session, settings=settings, mailer=mailer_for(settings))
 
 
 def provide_login_throttle(
@@ -58,6 +71,31 @@ def user_read(user: User) -> UserRead:
     )
 
 
+def invitation_read(invitation: Invitation, now: datetime) -> InvitationRead:
+    return InvitationRead(
+        id=invitation.id,
+        company_id=invitation.company_id,
+        email=invitation.email,
+        status=status_of(invitation, now),
+        invited_by=invitation.invited_by_id,
+        expires_at=invitation.expires_at,
+        accepted_at=invitation.accepted_at,
+        revoked_at=invitation.revoked_at,
+        created_at=invitation.created_at,
+    )
+
+
+def member_read(user: User) -> MemberRead:
+    return MemberRead(
+        id=user.id,
+        email=user.email,
+        role=UserRole(user.role),
+        is_active=user.is_active,
+        email_verified=user.email_verified_at is not None,
+        created_at=user.created_at,
+    )
+
+
 def _current(request: Request[Any, Any, Any]) -> Principal | None:
     user = request.scope.get("user")
     return user if isinstance(user, Principal) else None
@@ -70,6 +108,7 @@ class AuthController(Controller):
     dependencies = {
         "accounts": Provide(provide_account_service),
         "throttle": Provide(provide_login_throttle, sync_to_thread=False),
+        "invitations": Provide(provide_invitation_service),
     }
 
     @post(
@@ -171,6 +210,36 @@ class AuthController(Controller):
         await accounts.verify_email(data.token)
 
     @post(
+        "/verify-email/resend",
+        summary="Email a new link to confirm your address (what a 403 'Email not verified' asks for)",
+        status_code=HTTP_202_ACCEPTED,
+        opt={**access(Access.MEMBER), LOGIN_RATE_LIMITED: True},
+    )
+    async def resend_verification(
+        self, accounts: NamedDependency[AccountService], principal: NamedDependency[Principal]
+    ) -> Accepted:
+        await accounts.resend_verification(principal)
+        return Accepted(detail="A new link is on its way to your address.")
+
+    @post(
+        "/invitations/accept",
+        summary="Accept an invitation with the emailed token and a password: creates a member of the "
+        "inviting company with a verified address; then sign in",
+        status_code=HTTP_201_CREATED,
+        opt={LOGIN_RATE_LIMITED: True},
+    )
+    async def accept_invitation(
+        self,
+        request: Request[Any, Any, Any],
+        invitations: NamedDependency[InvitationService],
+        data: JSONBody[InvitationAccept],
+    ) -> UserRead:
+        user = await invitations.accept(
+            data.token, data.password, request=f"{request.method} {request.url.path}"
+        )
+        return user_read(user)
+
+    @post(
         "/password-reset",
         summary="Email a password reset link (same answer for unknown addresses)",
         status_code=HTTP_202_ACCEPTED,
@@ -191,3 +260,63 @@ class AuthController(Controller):
         self, accounts: NamedDependency[AccountService], data: JSONBody[ResetConfirm]
     ) -> None:
         await accounts.reset_password(data.token, data.password)
+
+
+class ColleagueController(Controller):
+    """A company's members and invitations. Members reach their own company only (query scoping
+    in InvitationService.company); staff reach every company, here and under /api/v1/admin."""
+
+    path = "/api/v1/companies"
+    tags = ["colleagues"]
+    opt = access(Access.MEMBER)
+    dependencies = {"invitations": Provide(provide_invitation_service)}
+
+    @get("/{company_id:uuid}/members", summary="The company's members")
+    async def members(
+        self,
+        invitations: NamedDependency[InvitationService],
+        principal: NamedDependency[Principal],
+        company_id: FromPath[UUID],
+    ) -> list[MemberRead]:
+        return [member_read(u) for u in await invitations.members(company_id, principal)]
+
+    @get("/{company_id:uuid}/invitations", summary="The company's invitations, newest first")
+    async def invitations(
+        self,
+        invitations: NamedDependency[InvitationService],
+        principal: NamedDependency[Principal],
+        company_id: FromPath[UUID],
+        status: FromQuery[InvitationStatus | None] = None,
+    ) -> list[InvitationRead]:
+        now = datetime.now(UTC)
+        return [invitation_read(i, now) for i in await invitations.of_company(company_id, principal, status)]
+
+    @post(
+        "/{company_id:uuid}/invitations",
+        summary="Invite a colleague by email (same answer whether or not the address has an account)",
+        opt=needs_verified_email(),
+    )
+    async def invite(
+        self,
+        invitations: NamedDependency[InvitationService],
+        principal: NamedDependency[Principal],
+        company_id: FromPath[UUID],
+        data: JSONBody[InvitationCreate],
+    ) -> InvitationRead:
+        invitation = await invitations.invite(company_id, principal, data.email)
+        return invitation_read(invitation, datetime.now(UTC))
+
+    @delete(
+        "/{company_id:uuid}/invitations/{invitation_id:uuid}",
+        summary="Revoke a pending invitation (its link stops working)",
+        status_code=200,
+    )
+    async def revoke(
+        self,
+        invitations: NamedDependency[InvitationService],
+        principal: NamedDependency[Principal],
+        company_id: FromPath[UUID],
+        invitation_id: FromPath[UUID],
+    ) -> InvitationRead:
+        invitation = await invitations.revoke(company_id, invitation_id, principal)
+        return invitation_read(invitation, datetime.now(UTC))

@@ -6,6 +6,7 @@ only), so every run can print them and no fixed password ever ships."""
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +49,9 @@ async def ensure_demo_accounts(session: AsyncSession, settings: Settings) -> lis
             # The credentials file was lost: the account gets a new password that is printed again.
             password = f"demo-{secrets.token_urlsafe(12)}"
             await accounts.set_password(user.id, password)
+        if user.email_verified_at is None:
+            # Demo addresses cannot receive mail; the demo member must be able to invite and give feedback.
+            user.email_verified_at = datetime.now(UTC)
         stored[email] = password
         name = for_company.name if for_company and user.company_id == for_company.id else None
         credentials.append(DemoCredential(role.value, email, password, name))

@@ -67,3 +67,28 @@ class AccountToken(UUIDv7AuditBase):
     purpose: Mapped[str] = mapped_column(String(32))
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+
+class Invitation(UUIDv7AuditBase):
+    """A member's (or staff's) invitation of an address into a company; the link works once.
+
+    The inviter column is not called user_id on purpose: the GDPR export and erasure find rows by
+    user_id or company_id, and an invitation belongs to the company, not to whoever sent it."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint("accepted_at IS NULL OR revoked_at IS NULL", name="accepted_or_revoked"),
+        Index("ix_invitations_company_id_created_at", "company_id", "created_at"),
+        Index("ix_invitations_email", "email"),
+    )
+
+    company_id: Mapped[UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    # Folded to lower case like users.email.
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)

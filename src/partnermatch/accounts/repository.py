@@ -4,10 +4,12 @@ from datetime import datetime
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Row, bindparam, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.accounts.models import AccountToken, ApiToken, User, UserSession
+from partnermatch.accounts.models import AccountToken, ApiToken, Invitation, User, UserSession
 from partnermatch.db import contains_text
+from partnermatch.enums import InvitationStatus
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,80 @@ class UserFilters:
     q: str | None = None
     limit: int = 20
     offset: int = 0
+
+
+# --- authentication of requests ---------------------------------------------------------------------
+# Every authenticated request runs one of these lookups, so they are built once (SQLAlchemy then
+# reuses the compiled statement without recomputing its cache key), select plain columns instead
+# of ORM objects, and run on the request's own connection (its transaction, no unit of work).
+
+_LIVE_SESSION = (
+    select(
+        UserSession.id, UserSession.updated_at, User.id, User.role, User.company_id, User.email_verified_at
+    )
+    .join(User, User.id == UserSession.user_id)
+    .where(
+        UserSession.token_hash == bindparam("token_hash"),
+        UserSession.expires_at > bindparam("now"),
+        # The session's updated_at is its last use (touch_session); nothing else changes the row.
+        UserSession.updated_at > bindparam("idle_since"),
+        User.is_active.is_(True),
+    )
+)
+_TOUCH_SESSION = (
+    update(UserSession).where(UserSession.id == bindparam("row_id")).values(updated_at=bindparam("now"))
+)
+_LIVE_TOKEN = (
+    select(
+        ApiToken.id,
+        ApiToken.last_used_at,
+        User.id,
+        User.role,
+        User.company_id,
+        User.email_verified_at,
+        ApiToken.scopes,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.revoked_at.is_(None),
+        ApiToken.expires_at.is_(None) | (ApiToken.expires_at > bindparam("now")),
+        User.is_active.is_(True),
+    )
+)
+_TOUCH_TOKEN = (
+    update(ApiToken).where(ApiToken.id == bindparam("row_id")).values(last_used_at=bindparam("now"))
+)
+
+
+async def live_session(
+    session: AsyncSession, token_hash: str, now: datetime, idle_since: datetime
+) -> Row[tuple[UUID, datetime, UUID, str, UUID | None, datetime | None]] | None:
+    """(session id, last used, user id, role, company id, email verified at) of a session neither
+    expired nor idle since `idle_since`, of an active user."""
+    connection = await session.connection()
+    result = await connection.execute(
+        _LIVE_SESSION, {"token_hash": token_hash, "now": now, "idle_since": idle_since}
+    )
+    return result.first()
+
+
+async def touch_session(session: AsyncSession, session_id: UUID, now: datetime) -> None:
+    await (await session.connection()).execute(_TOUCH_SESSION, {"row_id": session_id, "now": now})
+
+
+async def live_token(
+    session: AsyncSession, token_hash: str, now: datetime
+) -> Row[tuple[UUID, datetime | None, UUID, str, UUID | None, datetime | None, list[str]]] | None:
+    """(token id, last used, user id, role, company id, email verified at, scopes) of a usable API
+    token of an active user."""
+    connection = await session.connection()
+    result = await connection.execute(_LIVE_TOKEN, {"token_hash": token_hash, "now": now})
+    return result.first()
+
+
+async def touch_token(session: AsyncSession, token_id: UUID, now: datetime) -> None:
+    await (await session.connection()).execute(_TOUCH_TOKEN, {"row_id": token_id, "now": now})
 
 
 class UserRepository(SQLAlchemyAsyncRepository[User]):
@@ -39,6 +115,12 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
         )
         return rows.all(), total or 0
 
+    async def of_company(self, company_id: UUID) -> Sequence[User]:
+        rows = await self.session.scalars(
+            select(User).where(User.company_id == company_id).order_by(User.created_at, User.id)
+        )
+        return rows.all()
+
     async def member_emails(self, company_id: UUID) -> Sequence[str]:
         rows = await self.session.scalars(
             select(User.email).where(User.company_id == company_id, User.is_active.is_(True))
@@ -49,26 +131,16 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
 class SessionRepository(SQLAlchemyAsyncRepository[UserSession]):
     model_type = UserSession
 
-    async def live_with_user(self, token_hash: str, now: datetime) -> tuple[UserSession, User] | None:
-        row = (
-            await self.session.execute(
-                select(UserSession, User)
-                .join(User, User.id == UserSession.user_id)
-                .where(
-                    UserSession.token_hash == token_hash,
-                    UserSession.expires_at > now,
-                    User.is_active.is_(True),
-                )
-            )
-        ).first()
-        return (row[0], row[1]) if row else None
-
     async def end(self, session_id: UUID) -> None:
         await self.session.execute(delete(UserSession).where(UserSession.id == session_id))
 
-    async def end_expired(self, user_id: UUID, now: datetime) -> None:
+    async def end_expired(self, user_id: UUID, now: datetime, idle_since: datetime) -> None:
+        """Deletes the user's sessions that are past their lifetime or unused since `idle_since`."""
         await self.session.execute(
-            delete(UserSession).where(UserSession.user_id == user_id, UserSession.expires_at <= now)
+            delete(UserSession).where(
+                UserSession.user_id == user_id,
+                (UserSession.expires_at <= now) | (UserSession.updated_at <= idle_since),
+            )
         )
 
     async def end_all(self, user_id: UUID) -> None:
@@ -77,21 +149,6 @@ class SessionRepository(SQLAlchemyAsyncRepository[UserSession]):
 
 class ApiTokenRepository(SQLAlchemyAsyncRepository[ApiToken]):
     model_type = ApiToken
-
-    async def live_with_user(self, token_hash: str, now: datetime) -> tuple[ApiToken, User] | None:
-        row = (
-            await self.session.execute(
-                select(ApiToken, User)
-                .join(User, User.id == ApiToken.user_id)
-                .where(
-                    ApiToken.token_hash == token_hash,
-                    ApiToken.revoked_at.is_(None),
-                    (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-                    User.is_active.is_(True),
-                )
-            )
-        ).first()
-        return (row[0], row[1]) if row else None
 
     async def of_user(self, user_id: UUID) -> Sequence[ApiToken]:
         rows = await self.session.scalars(
@@ -113,3 +170,59 @@ class AccountTokenRepository(SQLAlchemyAsyncRepository[AccountToken]):
             )
         )
         return token
+
+
+def invitation_status(status: InvitationStatus, now: datetime) -> ColumnElement[bool]:
+    """The status as a query condition; `accounts.invitations.status_of` is the same rule in Python."""
+    if status is InvitationStatus.ACCEPTED:
+        return Invitation.accepted_at.is_not(None)
+    if status is InvitationStatus.REVOKED:
+        return Invitation.revoked_at.is_not(None)
+    open_ = Invitation.accepted_at.is_(None) & Invitation.revoked_at.is_(None)
+    if status is InvitationStatus.EXPIRED:
+        return open_ & (Invitation.expires_at <= now)
+    return open_ & (Invitation.expires_at > now)
+
+
+class InvitationRepository(SQLAlchemyAsyncRepository[Invitation]):
+    model_type = Invitation
+
+    async def of_company(
+        self, company_id: UUID, status: InvitationStatus | None, now: datetime
+    ) -> Sequence[Invitation]:
+        conditions = [Invitation.company_id == company_id]
+        if status is not None:
+            conditions.append(invitation_status(status, now))
+        rows = await self.session.scalars(
+            select(Invitation).where(*conditions).order_by(Invitation.created_at.desc(), Invitation.id)
+        )
+        return rows.all()
+
+    async def sent_since(self, company_id: UUID, since: datetime) -> tuple[int, datetime | None]:
+        """How many invitations the company sent since then, and when the oldest of them was sent."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(Invitation.created_at)).where(
+                    Invitation.company_id == company_id, Invitation.created_at > since
+                )
+            )
+        ).one()
+        return int(row[0]), row[1]
+
+    async def pending_to(self, company_id: UUID, email: str, now: datetime) -> Sequence[Invitation]:
+        rows = await self.session.scalars(
+            select(Invitation).where(
+                Invitation.company_id == company_id,
+                Invitation.email == email,
+                invitation_status(InvitationStatus.PENDING, now),
+            )
+        )
+        return rows.all()
+
+    async def usable(self, token_hash: str, now: datetime) -> Invitation | None:
+        invitation: Invitation | None = await self.session.scalar(
+            select(Invitation).where(
+                Invitation.token_hash == token_hash, invitation_status(InvitationStatus.PENDING, now)
+            )
+        )
+        return invitation

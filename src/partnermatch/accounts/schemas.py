@@ -5,7 +5,7 @@ from uuid import UUID
 import msgspec
 
 from partnermatch.companies.schemas import CompanyCreate, Email
-from partnermatch.enums import TokenScope, UserRole
+from partnermatch.enums import InvitationStatus, TokenScope, UserRole
 
 # The length rules live in passwords.py, so that a too-short password is a 422 naming the rule.
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
@@ -103,3 +103,38 @@ class ApiTokenCreated(msgspec.Struct):
     token: ApiTokenRead
     # Shown once: only its hash is stored.
     secret: str
+
+
+class InvitationCreate(msgspec.Struct, forbid_unknown_fields=True):
+    # Required; optional in the schema only so that another company's id answers 404 before the
+    # body is looked at (the service names the missing field).
+    email: Email | None = None
+
+
+class InvitationRead(msgspec.Struct):
+    id: UUID
+    company_id: UUID
+    email: str
+    status: InvitationStatus
+    # None once the inviter's account is deleted.
+    invited_by: UUID | None
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+
+class InvitationAccept(msgspec.Struct, forbid_unknown_fields=True):
+    token: Token
+    password: Password
+
+
+class MemberRead(msgspec.Struct):
+    """A colleague, as the members of a company see each other."""
+
+    id: UUID
+    email: str
+    role: UserRole
+    is_active: bool
+    email_verified: bool
+    created_at: datetime

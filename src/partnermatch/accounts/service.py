@@ -1,3 +1,4 @@
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -16,12 +17,23 @@ from partnermatch.accounts.repository import (
     SessionRepository,
     UserFilters,
     UserRepository,
+    live_session,
+    live_token,
+    touch_session,
+    touch_token,
 )
 from partnermatch.accounts.schemas import AccountCreate, AccountUpdate, ApiTokenCreate, Registration
 from partnermatch.accounts.throttle import LoginThrottle
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import AccountTokenPurpose, CompanyStatus, TokenScope, UserRole
-from partnermatch.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
+from partnermatch.errors import (
+    Conflict,
+    InvalidInput,
+    MailNotSent,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from partnermatch.mail import Mail, Mailer
 from partnermatch.settings import Settings
 
@@ -30,6 +42,8 @@ VERIFY_EMAIL_VALID = timedelta(hours=48)
 RESET_PASSWORD_VALID = timedelta(hours=1)
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
+# A session's last use (for the idle timeout) is recorded at most this often, for the same reason.
+SESSION_TOUCH_RESOLUTION = timedelta(minutes=1)
 INVALID_LOGIN = "email or password is wrong, or the account is disabled"
 
 
@@ -43,6 +57,47 @@ def new_secret() -> str:
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+# --- authentication of requests -------------------------------------------------------------------
+# Functions of the request's database session rather than AccountService methods: they run on every
+# authenticated request, which needs neither the mailer nor the repositories the service builds.
+
+
+async def principal_for_session(
+    db: AsyncSession, secret: str, *, now: datetime, idle_timeout: timedelta
+) -> Principal | None:
+    """The user of a live session: not past its lifetime, and used within `idle_timeout`."""
+    row = await live_session(db, digest(secret), now, now - idle_timeout)
+    if row is None:
+        return None
+    session_id, last_used, user_id, role, company_id, verified_at = row
+    if now - last_used >= SESSION_TOUCH_RESOLUTION:
+        await touch_session(db, session_id, now)
+    return Principal(
+        user_id=user_id,
+        role=UserRole(role),
+        company_id=company_id,
+        email_verified=verified_at is not None,
+        session_id=session_id,
+    )
+
+
+async def principal_for_token(db: AsyncSession, secret: str, *, now: datetime) -> Principal | None:
+    row = await live_token(db, digest(secret), now)
+    if row is None:
+        return None
+    token_id, last_used, user_id, role, company_id, verified_at, scopes = row
+    if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+        await touch_token(db, token_id, now)
+    return Principal(
+        user_id=user_id,
+        role=UserRole(role),
+        company_id=company_id,
+        email_verified=verified_at is not None,
+        token_id=token_id,
+        scopes=frozenset(TokenScope(s) for s in scopes if s in TokenScope.__members__.values()),
+    )
 
 
 def _check_password(field: str, password: str) -> None:
@@ -59,33 +114,6 @@ class AccountService:
         self.sessions = SessionRepository(session=session)
         self.api_tokens = ApiTokenRepository(session=session)
         self.account_tokens = AccountTokenRepository(session=session)
-
-    # --- authentication of requests ---------------------------------------------------------------
-
-    async def principal_for_session(self, secret: str) -> Principal | None:
-        found = await self.sessions.live_with_user(digest(secret), datetime.now(UTC))
-        if found is None:
-            return None
-        login, user = found
-        return Principal(
-            user_id=user.id, role=UserRole(user.role), company_id=user.company_id, session_id=login.id
-        )
-
-    async def principal_for_token(self, secret: str) -> Principal | None:
-        now = datetime.now(UTC)
-        found = await self.api_tokens.live_with_user(digest(secret), now)
-        if found is None:
-            return None
-        token, user = found
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            token.last_used_at = now
-        return Principal(
-            user_id=user.id,
-            role=UserRole(user.role),
-            company_id=user.company_id,
-            token_id=token.id,
-            scopes=frozenset(TokenScope(s) for s in token.scopes if s in TokenScope.__members__.values()),
-        )
 
     # --- login, logout, passwords -----------------------------------------------------------------
 
@@ -111,7 +139,9 @@ class AccountService:
         secret = new_secret()
         now = datetime.now(UTC)
         # Housekeeping where it is cheap: a user's dead sessions go when they sign in again.
-        await self.sessions.end_expired(user_id, now)
+        await self.sessions.end_expired(
+            user_id, now, now - timedelta(minutes=self.settings.session_idle_minutes)
+        )
         expires = now + timedelta(hours=self.settings.session_max_age_hours)
         await self.sessions.add(UserSession(token_hash=digest(secret), user_id=user_id, expires_at=expires))
         return secret
@@ -142,7 +172,7 @@ class AccountService:
         # Hash first: a known address must not answer faster than a new one.
         password_hash = await hash_password(data.password)
         if await self.users.by_email(email) is not None:
-            self._mail(
+            await self._mail(
                 email,
                 "Your PartnerMatch registration",
                 "Someone, perhaps you, tried to register a company with this address, which already has "
@@ -157,15 +187,28 @@ class AccountService:
         user = await self.users.add(
             User(email=email, password_hash=password_hash, role=UserRole.MEMBER.value, company_id=company.id)
         )
-        secret = await self._issue(user, AccountTokenPurpose.VERIFY_EMAIL, VERIFY_EMAIL_VALID)
-        self._mail(
-            email,
-            "Confirm your email address for PartnerMatch",
+        await self._send_verification(
+            user,
             f"Welcome to PartnerMatch. {company.name} is registered and waits for approval by the "
-            "Berlin Partner staff; we will tell you by email.\n\nConfirm your address:\n\n"
+            "Berlin Partner staff; we will tell you by email.",
+        )
+
+    async def _send_verification(self, user: User, intro: str) -> None:
+        secret = await self._issue(user, AccountTokenPurpose.VERIFY_EMAIL, VERIFY_EMAIL_VALID)
+        await self._mail(
+            user.email,
+            "Confirm your email address for PartnerMatch",
+            f"{intro}\n\nConfirm your address:\n\n"
             f"{self.settings.public_url}/verify-email?token={secret}\n\n"
             f"The link is valid for {int(VERIFY_EMAIL_VALID.total_seconds() // 3600)} hours.\n",
         )
+
+    async def resend_verification(self, principal: Principal) -> None:
+        user = await self.get_user(principal.user_id)
+        if user.email_verified_at is not None:
+            raise Conflict("your email address is already verified")
+        # Earlier links keep working until they expire: whichever message arrives first will do.
+        await self._send_verification(user, "You asked for a new link to confirm your PartnerMatch address.")
 
     async def verify_email(self, secret: str) -> None:
         token = await self._redeem(secret, AccountTokenPurpose.VERIFY_EMAIL)
@@ -178,8 +221,14 @@ class AccountService:
         user = await self.users.by_email(normalize_email(email))
         if user is None or not user.is_active:
             return
+        # Unknown addresses get no mail; a mail failure (logged by the mailer) must not answer
+        # differently for known ones, so the caller sees the same 202 and may ask again.
+        with contextlib.suppress(MailNotSent):
+            await self._send_reset(user)
+
+    async def _send_reset(self, user: User) -> None:
         secret = await self._issue(user, AccountTokenPurpose.RESET_PASSWORD, RESET_PASSWORD_VALID)
-        self._mail(
+        await self._mail(
             user.email,
             "Reset your PartnerMatch password",
             "Someone, perhaps you, asked to reset the password of this account. Choose a new one here:\n\n"
@@ -215,8 +264,8 @@ class AccountService:
         token.used_at = datetime.now(UTC)
         return await self.account_tokens.update(token)
 
-    def _mail(self, to: str, subject: str, body: str) -> None:
-        self.mailer.send(Mail(to=to, subject=subject, body=body))
+    async def _mail(self, to: str, subject: str, body: str) -> None:
+        await self.mailer.send(Mail(to=to, subject=subject, body=body))
 
     # --- administration ---------------------------------------------------------------------------
 
@@ -303,7 +352,7 @@ class AccountService:
             data.email, data.password, role=data.role, company_id=data.company_id, verified=False
         )
         if data.password is None:
-            await self.request_reset(user.email)
+            await self._send_reset(user)
         return user
 
     async def change_account(self, principal: Principal, user_id: UUID, data: AccountUpdate) -> User:

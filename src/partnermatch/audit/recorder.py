@@ -5,6 +5,8 @@ then writes the before/after of every changed column into audit_events in the sa
 so a change and its record are committed or rolled back together. Without an actor (CLI import,
 migrations, anonymous registration) nothing is recorded."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,6 +29,18 @@ class Actor:
 
 
 current_actor: ContextVar[Actor | None] = ContextVar("partnermatch_audit_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: Actor) -> Iterator[None]:
+    """For the changes an anonymous request makes on someone's behalf (accepting an invitation
+    creates the account that then counts as the actor): flush inside the block."""
+    token = current_actor.set(actor)
+    try:
+        yield
+    finally:
+        current_actor.reset(token)
+
 
 # Bookkeeping of authentication itself, not changes to data anyone reviews.
 NOT_AUDITED = frozenset({"audit_events", "user_sessions", "account_tokens"})

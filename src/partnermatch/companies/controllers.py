@@ -6,7 +6,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.access import Access, Principal, access
+from partnermatch.access import Access, Principal, access, needs_verified_email
 from partnermatch.companies.models import Company
 from partnermatch.companies.repository import SORTABLE, CompanyFilters
 from partnermatch.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate, StatusChange
@@ -108,8 +108,8 @@ class CompanyController(Controller):
 
     @patch(
         "/{company_id:uuid}",
-        summary="Change a company's profile (members: their own)",
-        opt=access(Access.MEMBER),
+        summary="Change a company's profile (members: their own, with a verified email address)",
+        opt={**access(Access.MEMBER), **needs_verified_email()},
     )
     async def update_company(
         self,

@@ -46,13 +46,17 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
         company = Company(**fields, status=status.value, registered_at=datetime.now(UTC))
         company.sector_links = [CompanySector(position=i, code=code) for i, code in enumerate(sectors)]
         company.target_city_links = [CompanyTargetCity(city_id=city) for city in dict.fromkeys(cities)]
-        return await self.repository.add(company)
+        company = await self.repository.add(company)
+        if company.status == CompanyStatus.APPROVED:
+            await self._refresh_recommendations(company)
+        return company
 
     async def change(self, company_id: UUID, data: CompanyUpdate, principal: Principal) -> Company:
         company = await self.get_company(company_id, principal)
         changes: dict[str, Any] = {
             k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET
         }
+        changed = set(changes)
         await self._validate(
             sectors=changes.get("sectors"),
             languages=changes.get("languages"),
@@ -72,14 +76,22 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
             company.target_city_links = kept + [CompanyTargetCity(city_id=c) for c in wanted if c not in have]
         for key, value in changes.items():
             setattr(company, key, value)
-        return await self.repository.update(company)
+        company = await self.repository.update(company)
+        from partnermatch.recommendations.batch import COMPANY_RANKING_FIELDS
+
+        if company.status == CompanyStatus.APPROVED and changed & COMPANY_RANKING_FIELDS:
+            await self._refresh_recommendations(company)
+        return company
 
     async def set_status(self, company_id: UUID, change: StatusChange, principal: Principal) -> Company:
         company = await self.get_company(company_id, principal)
         rejected = company.status == CompanyStatus.PENDING and change.status is CompanyStatus.ARCHIVED
+        was = company.status
         company.status = change.status.value
         company.status_reason = change.reason
         company = await self.repository.update(company)
+        if was != company.status:
+            await self._refresh_recommendations(company)
         if rejected:
             await self._tell_members_of_rejection(company)
         return company
@@ -87,12 +99,18 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
     async def archive(self, company_id: UUID, principal: Principal) -> Company:
         return await self.set_status(company_id, StatusChange(status=CompanyStatus.ARCHIVED), principal)
 
+    async def _refresh_recommendations(self, company: Company) -> None:
+        # Imported here: recommendations builds on companies (and on missions, which imports this module).
+        from partnermatch.recommendations.batch import refresh_company
+
+        await refresh_company(self.repository.session, company)
+
     async def _tell_members_of_rejection(self, company: Company) -> None:
         if self.mailer is None:
             return
         reason = company.status_reason or "no reason was given"
         for email in await UserRepository(session=self.repository.session).member_emails(company.id):
-            self.mailer.send(
+            await self.mailer.send(
                 Mail(
                     to=email,
                     subject=f"Your registration of {company.name} on PartnerMatch",

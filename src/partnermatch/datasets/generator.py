@@ -102,7 +102,8 @@ class GeneratorConfig:
     weeks: int = 52
     start: date = date(2025, 1, 6)
     missions: int | None = None
-    """Number of trade missions; None: ``max(3, leads // 200)``."""
+    """Number of trade missions; None: ``max(3, leads // 100)`` (50 a year at 5,000 leads: enough missions
+    after the protocol's cutoff for the mission evaluation to rest on more than one or two)."""
     activity: float = 1.0
     """Scales platform sessions and organic discovery. 1.0 gives about 25 interactions
     per company over 52 weeks (about 500,000 for 20,000 companies and 10,000 leads)."""
@@ -126,7 +127,7 @@ class GeneratorConfig:
 
     @property
     def mission_count(self) -> int:
-        return self.missions if self.missions is not None else max(3, self.leads // 200)
+        return self.missions if self.missions is not None else max(3, self.leads // 100)
 
 
 # ---------------------------------------------------------------------------

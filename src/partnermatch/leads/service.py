@@ -70,13 +70,16 @@ class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
         fields["published_at"] = published_at
         lead = Lead(**fields, city_id=city)
         lead.sector_links = [LeadSector(position=i, code=code) for i, code in enumerate(sectors)]
-        return await self.repository.add(lead)
+        lead = await self.repository.add(lead)
+        await self._refresh_recommendations(lead)
+        return lead
 
     async def change(self, lead_id: UUID, data: LeadUpdate) -> Lead:
         lead = await self.get_lead(lead_id)
         changes: dict[str, Any] = {
             k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET
         }
+        changed = set(changes)
         if "published_at" in changes:
             changes["published_at"] = parse_instant("published_at", changes["published_at"])
         check_plausible("deadline", changes.get("deadline"))
@@ -98,7 +101,12 @@ class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
             lead.city_id = changes.pop("city")
         for key, value in changes.items():
             setattr(lead, key, value)
-        return await self.repository.update(lead)
+        lead = await self.repository.update(lead)
+        from partnermatch.recommendations.batch import LEAD_RANKING_FIELDS
+
+        if changed & LEAD_RANKING_FIELDS:
+            await self._refresh_recommendations(lead)
+        return lead
 
     async def set_status(self, lead_id: UUID, status: LeadStatus) -> Lead:
         lead = await self.get_lead(lead_id)
@@ -109,11 +117,21 @@ class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
                 )
             # Reopening puts the lead back in front of companies: new activity, like creating it.
             await self._validate(city=lead.city_id, sectors=None, languages=None)
+        changed = lead.status != status.value
         lead.status = status.value
-        return await self.repository.update(lead)
+        lead = await self.repository.update(lead)
+        if changed:
+            await self._refresh_recommendations(lead)
+        return lead
 
     async def archive(self, lead_id: UUID) -> Lead:
         return await self.set_status(lead_id, LeadStatus.CLOSED)
+
+    async def _refresh_recommendations(self, lead: Lead) -> None:
+        # Imported here: recommendations builds on leads.
+        from partnermatch.recommendations.batch import refresh_lead
+
+        await refresh_lead(self.repository.session, lead)
 
     async def _validate(
         self, *, city: str | None, sectors: Sequence[str] | None, languages: Sequence[str] | None

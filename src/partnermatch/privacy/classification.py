@@ -43,6 +43,13 @@ CLASSIFICATION: dict[str, dict[str, Kind]] = {
         plain=f"id user_id purpose expires_at used_at {AUDITED_TIMES}",
         internal=SENTINEL,
     ),
+    # The invitee's address: exported with the company, deleted with it or with the invitee's account.
+    "invitations": _columns(
+        personal="email",
+        secret="token_hash",
+        plain=f"id company_id invited_by_id expires_at accepted_at revoked_at {AUDITED_TIMES}",
+        internal=SENTINEL,
+    ),
     # The actor names a person; changes hold before/after values of personal columns too.
     "audit_events": _columns(
         personal="actor_user_id actor_token_id changes",
@@ -88,6 +95,10 @@ CLASSIFICATION: dict[str, dict[str, Kind]] = {
             "id version artifact_path sha256 created_at metrics parameters sklearn_version is_active "
             "activated_at"
         )
+    ),
+    # Derived from the company's profile and the model; recomputed any time, so not exported.
+    "stored_recommendations": _columns(
+        internal="id model_version_id company_id lead_id ranking_score score method reasons truncated computed_at"
     ),
 }
 

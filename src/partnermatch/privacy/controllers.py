@@ -6,11 +6,15 @@ from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Access, Principal, access
+from partnermatch.mail import mailer_for
 from partnermatch.privacy.service import DataExport, ErasureReport, PrivacyService
+from partnermatch.settings import Settings
 
 
-async def provide_privacy_service(db_session: NamedDependency[AsyncSession]) -> PrivacyService:
-    return PrivacyService(db_session)
+async def provide_privacy_service(
+    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> PrivacyService:
+    return PrivacyService(db_session, mailer=mailer_for(settings))
 
 
 class MyDataController(Controller):

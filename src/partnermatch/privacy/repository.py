@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Table, delete, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.accounts.models import ApiToken, User
+from partnermatch.accounts.models import ApiToken, Invitation, User
 from partnermatch.audit.models import AuditEvent
 from partnermatch.companies.models import Company
 
@@ -92,6 +92,24 @@ class PrivacyRepository:
                 await self.session.execute(delete(table).where(table.c.user_id.in_(ids)))
         for user in users:
             await self.session.delete(user)
+        await self.session.flush()
+
+    async def invitations(
+        self, *, company_id: UUID | None = None, emails: Sequence[str] = ()
+    ) -> Sequence[Invitation]:
+        """Invitations of the company, or addressed to these emails in any company."""
+        conditions: list[ColumnElement[bool]] = [Invitation.email.in_(emails)] if emails else []
+        if company_id is not None:
+            conditions.append(Invitation.company_id == company_id)
+        if not conditions:
+            return []
+        rows = await self.session.scalars(select(Invitation).where(or_(*conditions)))
+        return rows.all()
+
+    async def delete_invitations(self, invitations: Sequence[Invitation]) -> None:
+        # Through the ORM, so that the deletion is audited (and then scrubbed like the rest).
+        for invitation in invitations:
+            await self.session.delete(invitation)
         await self.session.flush()
 
     async def token_ids(self, user_ids: Sequence[UUID]) -> Sequence[UUID]:

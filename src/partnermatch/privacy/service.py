@@ -1,7 +1,9 @@
 """GDPR: a person's data export, deleting one's own account, and staff erasing a company.
 
 Both erasures keep what the agency's statistics need (interactions, mission participations,
-sectors and target cities, the audit trail of what happened) and remove who it was."""
+sectors and target cities, the audit trail of what happened) and remove who it was. Invitations
+to an erased address, or of an erased company, are deleted: they are about people, not statistics.
+With the development mail backend, the .eml files addressed to the erased addresses go as well."""
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -9,13 +11,15 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Principal
-from partnermatch.accounts.models import User
+from partnermatch.accounts.models import Invitation, User
 from partnermatch.accounts.service import normalize_email
 from partnermatch.enums import CompanyStatus, UserRole
 from partnermatch.errors import Conflict, InvalidInput, NotFound
+from partnermatch.mail import Mailer
 from partnermatch.privacy.classification import CLASSIFICATION, Kind, columns_of, exported_columns
 from partnermatch.privacy.repository import PrivacyRepository
 
@@ -28,6 +32,8 @@ EXPORT_NOTES = [
     "Secrets (password and token hashes) are never exported.",
     "colleagues: the other members of your company, without their email addresses, which are "
     "their personal data.",
+    "invitations: your company's invitations with the invited addresses, the company's own record "
+    "(as shown to its members at /api/v1/companies/{id}/invitations).",
     "audit_events: changes by you or to your account or company; who else made a change is withheld.",
 ]
 
@@ -47,6 +53,8 @@ class ErasureReport(msgspec.Struct):
     name: str
     users_deleted: int
     audit_events_anonymised: int
+    invitations_deleted: int
+    mail_files_deleted: int
 
 
 def _scrubbed(changes: dict[str, Any], personal: frozenset[str]) -> dict[str, Any]:
@@ -57,8 +65,9 @@ def _scrubbed(changes: dict[str, Any], personal: frozenset[str]) -> dict[str, An
 
 
 class PrivacyService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, mailer: Mailer) -> None:
         self.repository = PrivacyRepository(session)
+        self.mailer = mailer
 
     async def export(self, principal: Principal) -> DataExport:
         columns = {table: exported_columns(table) for table in CLASSIFICATION}
@@ -91,14 +100,21 @@ class PrivacyService:
             raise Conflict("staff and admin accounts are disabled by an admin, not deleted")
         if normalize_email(confirm) != user.email:
             raise InvalidInput.for_field("confirm", "must be your email address")
+        email = user.email
         await self._erase_users([user])
+        await self.mailer.forget([email])
 
     async def erase_company(self, company_id: UUID) -> ErasureReport:
         company = await self.repository.company(company_id)
         if company is None:
             raise NotFound.for_id("company", company_id)
         members = await self.repository.members(company_id)
-        await self._erase_users(members)
+        invitations = await self.repository.invitations(company_id=company_id)
+        addresses = {u.email for u in members} | {i.email for i in invitations}
+        if company.contact_email:
+            addresses.add(company.contact_email)
+        invitations_deleted = await self._erase_users(members)
+        invitations_deleted += await self._erase_invitations(invitations)
         company.name = f"Erased company {company.id.hex[:8]}"
         company.status = CompanyStatus.ARCHIVED.value
         company.status_reason = None
@@ -116,17 +132,28 @@ class PrivacyService:
             name=company.name,
             users_deleted=len(members),
             audit_events_anonymised=scrubbed,
+            invitations_deleted=invitations_deleted,
+            mail_files_deleted=await self.mailer.forget(addresses),
         )
 
-    async def _erase_users(self, users: Sequence[User]) -> None:
+    async def _erase_users(self, users: Sequence[User]) -> int:
+        """Deletes the users and the invitations addressed to them; how many invitations."""
         if not users:
-            return
+            return 0
         ids = [u.id for u in users]
         token_ids = await self.repository.token_ids(ids)
+        invitations = await self.repository.invitations(emails=[u.email for u in users])
         await self.repository.delete_users(users)
         await self.repository.anonymise_actors(ids, ANONYMOUS)
         await self._scrub_audit("users", [str(i) for i in ids])
         await self._scrub_audit("api_tokens", [str(i) for i in token_ids])
+        return await self._erase_invitations(invitations)
+
+    async def _erase_invitations(self, invitations: Sequence[Invitation]) -> int:
+        fresh = [i for i in invitations if not inspect(i).deleted and not inspect(i).was_deleted]
+        await self.repository.delete_invitations(fresh)
+        await self._scrub_audit("invitations", [str(i.id) for i in invitations])
+        return len(fresh)
 
     async def _scrub_audit(self, entity: str, entity_ids: Iterable[str]) -> int:
         personal = columns_of(entity, Kind.PERSONAL, Kind.SECRET)

@@ -14,7 +14,7 @@ candidate generation reads the same blocks.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
@@ -140,8 +140,18 @@ class TextModel:
     def transform(self, texts: Sequence[str]) -> tuple[Any, Any, F32]:
         words = self.word_.transform(texts)
         chars = self.char_.transform(texts)
-        topics = np.asarray(self.svd_.transform(words), dtype=np.float32)
+        # ``svd_.transform`` is words @ components_.T, and scipy copies that transposed (vocabulary x topics)
+        # view into a contiguous array on every call: most of the time of encoding one new profile. The
+        # contiguous copy is kept instead (the same product).
+        components = self.__dict__.get("_components_t")
+        if components is None:
+            components = np.ascontiguousarray(self.svd_.components_.T)
+            self.__dict__["_components_t"] = components
+        topics = np.asarray(words @ components, dtype=np.float32)
         return words.tocsr(), chars.tocsr(), _normalize(topics)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
 
 
 def _normalize(matrix: F32) -> F32:
@@ -175,6 +185,10 @@ class Vocabulary:
         self.levels: list[dict[str, int]] = [{} for _ in range(LEVELS)]
         self.cities: dict[str, int] = {}
         self.languages: dict[str, int] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Lookups derived from the vocabulary (``reasons._names``) are rebuilt on first use.
+        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
 
     def add_codes(self, rows: Sequence[Sequence[str]]) -> None:
         for row in rows:
@@ -254,6 +268,10 @@ class State:
     company_cities: F32
     company_divisions: F32
     """Positive engagements per company and lead division (mission features)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Derived operands (see ``derived_values``) are rebuilt on first use; pickled, they would double an artifact.
+        return {name: value for name, value in self.__dict__.items() if not name.startswith("_")}
 
 
 def encode_companies(vocab: Vocabulary, text: TextModel, companies: Companies) -> CompanySide:
@@ -456,85 +474,276 @@ def open_leads(state: State, at: float | None = None) -> I64:
     return np.flatnonzero((lead.published < at) & (at < lead.deadline_end)).astype(np.int64)
 
 
+@dataclass
+class LeadView:
+    """The lead-side operands of :func:`lead_blocks` for one set of lead rows: transposed sparse codes and
+    texts, topic profiles and the features that depend on the lead alone. They depend only on the state, so
+    they are derived once per state and lead set, not once per chunk or request."""
+
+    rows: I64
+    codes_t: list[Any]
+    """Per level: (codes x leads) CSR, so a company chunk's product needs no transposition."""
+    affinity: F32
+    """(divisions x leads): the affinity of each company division with the lead's (row-normalised) divisions."""
+    per_division: F32
+    """(divisions + 1 x leads): the best affinity of each company division over the lead's divisions."""
+    divisions: I64
+    words_t: Any
+    chars_t: Any
+    languages_t: Any
+    topics_t: F32
+    engagers_t: F32
+    has_engagers: npt.NDArray[np.bool_]
+    division_profile_t: F32
+    kind: I64
+    city: I64
+    constants: dict[str, F32]
+    """Features of the lead alone, one value per lead."""
+
+
+# Views kept per state: the batch path's lead universe, every open lead and a few more.
+_VIEWS_KEPT = 4
+# Below this many companies a block is cheaper as a gather from the view over every lead than as a new view.
+_SMALL_CHUNK = 16
+
+
+def derived_values(state: State) -> dict[str, Any]:
+    """Values derived from the lead side of ``state`` (lead views, the lead index), created on first use and
+    not pickled. Only lead-side values go here: a state of new companies shares them (``new_company_state``)."""
+    found = state.__dict__.get("_derived")
+    if found is None:
+        found = {}
+        state.__dict__["_derived"] = found
+    derived: dict[str, Any] = found
+    return derived
+
+
+def lead_index(state: State) -> dict[str, int]:
+    """Lead id -> row, built once per state (a request looks up every open lead)."""
+    derived = derived_values(state)
+    index: dict[str, int] | None = derived.get("lead_index")
+    if index is None:
+        index = {lead_id: j for j, lead_id in enumerate(state.leads.ids)}
+        derived["lead_index"] = index
+    return index
+
+
+def company_index(state: State) -> dict[str, int]:
+    """Company id -> row, built once per state."""
+    index: dict[str, int] | None = state.__dict__.get("_company_index")
+    if index is None:
+        index = {company_id: i for i, company_id in enumerate(state.companies.ids)}
+        state.__dict__["_company_index"] = index
+    return index
+
+
+def blank_company_history(state: State, n: int) -> dict[str, Any]:
+    """The behavioural fields of ``n`` companies that did nothing yet (registered just before ``state.at``).
+
+    Widths come from the vocabulary and the topic model, not from the company fields, which a
+    ``with_profiles`` state builds only when read."""
+    topics = state.translation.shape[0]
+    return {
+        "company_history": np.zeros((n, topics), np.float32),
+        "has_history": np.zeros(n, dtype=bool),
+        "company_positives": np.zeros(n, np.float32),
+        "company_views": np.zeros(n, np.float32),
+        "company_last": np.full(n, np.nan),
+        "company_kinds": np.zeros((n, len(LEAD_KINDS)), np.float32),
+        "company_cities": np.zeros((n, max(1, len(state.vocabulary.cities))), np.float32),
+        "company_divisions": np.zeros((n, len(state.vocabulary.levels[1])), np.float32),
+    }
+
+
+def blank_lead_history(state: State, n: int) -> dict[str, Any]:
+    """The behavioural fields of ``n`` leads nobody has seen yet."""
+    return {
+        "lead_engagers": np.zeros((n, state.translation.shape[0]), np.float32),
+        "has_engagers": np.zeros(n, dtype=bool),
+        "lead_positives": np.zeros(n, np.float32),
+        "lead_views": np.zeros(n, np.float32),
+        "lead_impressions": np.zeros(n, np.float32),
+    }
+
+
+# The fields of a State that have one row per company / per lead.
+COMPANY_FIELDS = (
+    "companies",
+    "company_history",
+    "has_history",
+    "company_positives",
+    "company_views",
+    "company_last",
+    "company_kinds",
+    "company_cities",
+    "company_divisions",
+)
+LEAD_FIELDS = ("leads", "lead_engagers", "has_engagers", "lead_positives", "lead_views", "lead_impressions")
+
+
+def new_company_state(state: State, companies: CompanySide) -> State:
+    """A state of the given new companies alone, with no history, beside the leads of ``state``.
+
+    The features of a company created after training, without copying the known companies' rows; it shares
+    the lead-side operands already derived from ``state``, which depend on the leads alone.
+    """
+    shared = {f.name: getattr(state, f.name) for f in fields(State) if f.name not in COMPANY_FIELDS}
+    fresh = State(companies=companies, **blank_company_history(state, len(companies.ids)), **shared)
+    fresh.__dict__["_derived"] = derived_values(state)
+    return fresh
+
+
+def _transposed(matrix: Any) -> Any:
+    return sp.csr_matrix(matrix.T)
+
+
+def lead_view(state: State, lead_rows: I64) -> LeadView:
+    """The (cached) :class:`LeadView` of ``lead_rows``."""
+    views: dict[bytes, LeadView] = derived_values(state).setdefault("views", {})
+    key = np.ascontiguousarray(lead_rows, dtype=np.int64).tobytes()
+    view = views.get(key)
+    if view is not None:
+        return view
+    view = _build_view(state, np.array(lead_rows, dtype=np.int64))
+    if len(views) >= _VIEWS_KEPT:
+        views.pop(next(iter(views)))
+    views[key] = view
+    return view
+
+
+def _build_view(state: State, rows: I64) -> LeadView:
+    ld = state.leads
+    l_div = _row_normalize(ld.codes.levels[1][rows])
+    padded = np.vstack([state.affinity, np.full((1, state.affinity.shape[1]), -np.inf, dtype=np.float32)])
+    padded = np.hstack([padded, np.full((padded.shape[0], 1), -np.inf, dtype=np.float32)])
+    per_division = np.max(padded[:, ld.codes.divisions[rows]], axis=2)
+    topics = ld.topics[rows]
+    constants: dict[str, F32] = {}
+
+    def lead(name: str, values: npt.ArrayLike) -> None:
+        constants[name] = np.asarray(values, dtype=np.float32)
+
+    lead("lead_kind", ld.kind[rows])
+    lead("log_budget", ld.log_budget[rows])
+    lead("lead_age_days", (state.at - ld.published[rows]) / DAY)
+    to_deadline = (ld.deadline_end[rows] - state.at) / DAY
+    lead("days_to_deadline", np.where(np.isfinite(to_deadline), to_deadline, np.nan))
+    positives = state.lead_positives[rows]
+    lead("lead_positives", np.log1p(positives))
+    lead("lead_views", np.log1p(state.lead_views[rows]))
+    lead("lead_positive_rate", (positives + 0.1) / (state.lead_views[rows] + 1.0))
+    return LeadView(
+        rows=rows,
+        codes_t=[_transposed(level[rows]) for level in ld.codes.levels],
+        affinity=np.ascontiguousarray(_dense(l_div @ state.affinity.T).T),
+        per_division=np.ascontiguousarray(per_division),
+        divisions=ld.codes.divisions[rows],
+        words_t=_transposed(ld.words[rows]),
+        chars_t=_transposed(ld.chars[rows]),
+        languages_t=_transposed(ld.languages[rows]),
+        topics_t=np.ascontiguousarray(topics.T),
+        engagers_t=np.ascontiguousarray(state.lead_engagers[rows].T),
+        has_engagers=state.has_engagers[rows],
+        division_profile_t=np.ascontiguousarray(_normalize(_dense(l_div @ state.division_engagers)).T),
+        kind=ld.kind[rows],
+        city=ld.city[rows],
+        constants=constants,
+    )
+
+
 def lead_blocks(state: State, company_rows: I64, lead_rows: I64) -> dict[str, F32]:
-    """Every feature as a dense (companies x leads) float32 matrix."""
-    c, ld = state.companies, state.leads
-    nc, nl = len(company_rows), len(lead_rows)
+    """Every feature as a dense (companies x leads) float32 matrix.
+
+    Training, evaluation, the batch path and on-demand requests all come here. A few companies (a request)
+    are scored against the view of every lead and the wanted columns gathered, since each request's lead
+    set differs (filters, exclusions); a chunk of many companies gets the view of its own lead set.
+    """
+    company_rows = np.asarray(company_rows, dtype=np.int64)
+    lead_rows = np.asarray(lead_rows, dtype=np.int64)
+    views: dict[bytes, LeadView] = derived_values(state).get("views", {})
+    key = np.ascontiguousarray(lead_rows).tobytes()
+    if key not in views and len(company_rows) < _SMALL_CHUNK:
+        every = np.arange(len(state.leads.ids), dtype=np.int64)
+        blocks = _blocks(state, company_rows, lead_view(state, every))
+        return {name: np.ascontiguousarray(block[:, lead_rows]) for name, block in blocks.items()}
+    return _blocks(state, company_rows, lead_view(state, lead_rows))
+
+
+def _take(matrix: Any, rows: I64) -> Any:
+    # A state of just the new companies (a cold-start request) needs no row copy.
+    if len(rows) == matrix.shape[0] and np.array_equal(rows, np.arange(len(rows))):
+        return matrix
+    return matrix[rows]
+
+
+def _topic_product(a: F32, b: F32, few: bool) -> F32:
+    if not few:
+        matrix: F32 = a @ b
+        return matrix
+    # A request's (1 x topics) @ (topics x every lead) is large enough for the BLAS library to wake its
+    # threads, which costs more than the product itself (several times more on a busy machine); einsum
+    # stays on the calling thread. Same sums, up to float32 rounding.
+    product: F32 = np.einsum("ik,kj->ij", a, b, dtype=np.float32)
+    return product
+
+
+def _blocks(state: State, company_rows: I64, view: LeadView) -> dict[str, F32]:
+    c = state.companies
+    nc, nl = len(company_rows), len(view.rows)
     out: dict[str, F32] = {}
     depth = np.zeros((nc, nl), dtype=np.float32)
     for level in range(LEVELS):
-        match = _dense(c.codes.levels[level][company_rows] @ ld.codes.levels[level][lead_rows].T) > 0
-        depth[match] = level + 1
+        product = _dense(_take(c.codes.levels[level], company_rows) @ view.codes_t[level])
+        depth[product > 0] = level + 1
         if level == 1:
-            out["division_overlap"] = _dense(
-                c.codes.levels[1][company_rows] @ ld.codes.levels[1][lead_rows].T
-            )
+            out["division_overlap"] = product
     out["nace_depth"] = depth
     # Best affinity over both sides' divisions: per company division, the best lead division first.
-    lead_div = ld.codes.divisions[lead_rows]
-    padded = np.vstack([state.affinity, np.full((1, state.affinity.shape[1]), -np.inf, dtype=np.float32)])
-    padded = np.hstack([padded, np.full((padded.shape[0], 1), -np.inf, dtype=np.float32)])
-    per_division = np.max(padded[:, lead_div], axis=2)  # (n_div + 1, nl)
-    company_div = c.codes.divisions[company_rows]
-    best = np.max(per_division[company_div], axis=1)
+    best = np.max(view.per_division[c.codes.divisions[company_rows]], axis=1)
     out["affinity_max"] = np.where(np.isfinite(best), best, 0.0).astype(np.float32)
-    c_div = _row_normalize(c.codes.levels[1][company_rows])
-    l_div = _row_normalize(ld.codes.levels[1][lead_rows])
-    out["affinity_mean"] = _dense(c_div @ state.affinity @ l_div.T)
-    out["tfidf_word"] = _dense(c.words[company_rows] @ ld.words[lead_rows].T)
-    out["tfidf_char"] = _dense(c.chars[company_rows] @ ld.chars[lead_rows].T)
-    ct, lt = c.topics[company_rows], ld.topics[lead_rows]
-    out["topic_cosine"] = ct @ lt.T
-    out["translated_cosine"] = _normalize(ct @ state.translation) @ lt.T
-    history = state.company_history[company_rows] @ lt.T
+    c_div = _row_normalize(_take(c.codes.levels[1], company_rows))
+    out["affinity_mean"] = _dense(c_div @ view.affinity)
+    out["tfidf_word"] = _dense(_take(c.words, company_rows) @ view.words_t)
+    out["tfidf_char"] = _dense(_take(c.chars, company_rows) @ view.chars_t)
+    ct = c.topics[company_rows]
+    few = nc < _SMALL_CHUNK
+    out["topic_cosine"] = _topic_product(ct, view.topics_t, few)
+    out["translated_cosine"] = _topic_product(_normalize(ct @ state.translation), view.topics_t, few)
+    history = _topic_product(state.company_history[company_rows], view.topics_t, few)
     out["history_cosine"] = np.where(state.has_history[company_rows][:, None], history, np.nan).astype(
         np.float32
     )
-    engagers = ct @ state.lead_engagers[lead_rows].T
-    out["engager_cosine"] = np.where(state.has_engagers[lead_rows][None, :], engagers, np.nan).astype(
-        np.float32
-    )
-    lead_division_profile = _normalize(_dense(l_div @ state.division_engagers))
-    out["division_engager_cosine"] = ct @ lead_division_profile.T
-    out["kind_engager_cosine"] = (ct @ state.kind_engagers.T)[:, ld.kind[lead_rows]]
-    city = ld.city[lead_rows]
-    targets = _dense(c.targets[company_rows])
-    targets = np.hstack([targets, np.zeros((nc, 1), dtype=np.float32)])
-    out["city_target"] = targets[:, city]
-    n_targets = np.asarray(c.targets[company_rows].sum(axis=1)).ravel()
+    engagers = _topic_product(ct, view.engagers_t, few)
+    out["engager_cosine"] = np.where(view.has_engagers[None, :], engagers, np.nan).astype(np.float32)
+    out["division_engager_cosine"] = _topic_product(ct, view.division_profile_t, few)
+    out["kind_engager_cosine"] = (ct @ state.kind_engagers.T)[:, view.kind]
+    company_targets = _take(c.targets, company_rows)
+    targets = np.hstack([_dense(company_targets), np.zeros((nc, 1), dtype=np.float32)])
+    out["city_target"] = targets[:, view.city]
+    n_targets = np.asarray(company_targets.sum(axis=1)).ravel()
     out["targets_none"] = np.broadcast_to((n_targets == 0)[:, None], (nc, nl)).astype(np.float32)
-    out["language_overlap"] = _dense(c.languages[company_rows] @ ld.languages[lead_rows].T)
+    out["language_overlap"] = _dense(_take(c.languages, company_rows) @ view.languages_t)
 
     def company(values: npt.ArrayLike) -> F32:
         return np.broadcast_to(np.asarray(values, dtype=np.float32)[:, None], (nc, nl))
-
-    def lead(values: npt.ArrayLike) -> F32:
-        return np.broadcast_to(np.asarray(values, dtype=np.float32)[None, :], (nc, nl))
 
     year = 1970 + state.at / (365.25 * DAY)
     out["log_employees"] = company(c.log_employees[company_rows])
     out["company_age"] = company(year - c.founded[company_rows])
     out["export"] = company(c.export[company_rows])
-    out["lead_kind"] = lead(ld.kind[lead_rows])
-    out["log_budget"] = lead(ld.log_budget[lead_rows])
-    out["lead_age_days"] = lead((state.at - ld.published[lead_rows]) / DAY)
-    to_deadline = (ld.deadline_end[lead_rows] - state.at) / DAY
-    out["days_to_deadline"] = lead(np.where(np.isfinite(to_deadline), to_deadline, np.nan))
-    positives = state.lead_positives[lead_rows]
-    out["lead_positives"] = lead(np.log1p(positives))
-    out["lead_views"] = lead(np.log1p(state.lead_views[lead_rows]))
-    out["lead_positive_rate"] = lead((positives + 0.1) / (state.lead_views[lead_rows] + 1.0))
+    for name, values in view.constants.items():
+        out[name] = np.broadcast_to(values[None, :], (nc, nl))
     out["company_positives"] = company(np.log1p(state.company_positives[company_rows]))
     out["company_views"] = company(np.log1p(state.company_views[company_rows]))
     out["days_since_active"] = company((state.at - state.company_last[company_rows]) / DAY)
     kinds = state.company_kinds[company_rows]
     total = kinds.sum(axis=1, keepdims=True)
     kind_share = (kinds + 1.0 / len(LEAD_KINDS)) / (total + 1.0)
-    out["kind_preference"] = kind_share[:, ld.kind[lead_rows]]
+    out["kind_preference"] = kind_share[:, view.kind]
     cities = state.company_cities[company_rows]
     city_share = (cities + 1.0 / cities.shape[1]) / (cities.sum(axis=1, keepdims=True) + 1.0)
     city_share = np.hstack([city_share, np.zeros((nc, 1), dtype=np.float32)])
-    out["city_preference"] = city_share[:, city]
+    out["city_preference"] = city_share[:, view.city]
     return out
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from partnermatch.ranking.data import EXPORT_LEVELS, LEAD_KINDS
-from partnermatch.ranking.features import FEATURE_NAMES, State, code_path, sector_names
+from partnermatch.ranking.features import FEATURE_NAMES, State, Vocabulary, code_path, sector_names
 
 # Features a person can check; the others (popularity, activity) still score but make poor reasons.
 EXPLAINABLE = (
@@ -44,14 +44,23 @@ def _shared_code(state: State, company: int, lead: int) -> str | None:
     return best
 
 
+def _names(vocabulary: Vocabulary) -> list[dict[int, str]]:
+    """Index -> code per level, and index -> city as the last entry; built once per fitted vocabulary (every
+    reason of every request reads them)."""
+    found: list[dict[int, str]] | None = vocabulary.__dict__.get("_names")
+    if found is None:
+        found = [{i: code for code, i in level.items()} for level in vocabulary.levels]
+        found.append({i: city for city, i in vocabulary.cities.items()})
+        vocabulary.__dict__["_names"] = found
+    return found
+
+
 def _codes(state: State, row: int, side: str) -> list[str]:
     codes = state.companies.codes if side == "company" else state.leads.codes
-    vocabulary = {i: code for code, i in state.vocabulary.levels[3].items()}
-    groups = {i: code for code, i in state.vocabulary.levels[2].items()}
-    divisions = {i: code for code, i in state.vocabulary.levels[1].items()}
-    found = [vocabulary[i] for i in codes.levels[3][row].indices]
-    found += [groups[i] for i in codes.levels[2][row].indices]
-    found += [divisions[i] for i in codes.levels[1][row].indices]
+    names = _names(state.vocabulary)
+    found = [names[3][i] for i in codes.levels[3][row].indices]
+    found += [names[2][i] for i in codes.levels[2][row].indices]
+    found += [names[1][i] for i in codes.levels[1][row].indices]
     return found
 
 
@@ -78,7 +87,7 @@ def render(
 ) -> list[str]:
     """Sentences for the features with the largest positive contributions, best first."""
     names = sector_names()
-    cities = {i: c for c, i in state.vocabulary.cities.items()}
+    cities = _names(state.vocabulary)[-1]
     kind = LEAD_KINDS[int(state.leads.kind[lead])]
     out: list[str] = []
     for feature in sorted(contributions, key=lambda f: -contributions[f]):

@@ -7,7 +7,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.access import Access, Principal, access
+from partnermatch.access import Access, Principal, access, needs_verified_email
 from partnermatch.enums import InteractionKind, LeadKind
 from partnermatch.errors import PROBLEM_JSON, InvalidInput, ProblemDetails
 from partnermatch.interactions.schemas import InteractionCreate
@@ -23,6 +23,7 @@ from partnermatch.recommendations.schemas import (
     RecommendationList,
 )
 from partnermatch.recommendations.service import (
+    STORED,
     LeadCandidateService,
     MissionCandidateService,
     RecommendationService,
@@ -71,6 +72,7 @@ class RecommendationController(Controller):
             company_id=result.company.id,
             model_version=result.model_version,
             note=result.note,
+            source="stored" if result.source == STORED else "on_demand",
             items=[
                 Recommendation(
                     lead_id=s.lead.id,
@@ -86,7 +88,11 @@ class RecommendationController(Controller):
             ],
         )
 
-    @post("/{company_id:uuid}/feedback", summary="Record what the company did with a recommended lead")
+    @post(
+        "/{company_id:uuid}/feedback",
+        summary="Record what the company did with a recommended lead (members: with a verified email)",
+        opt=needs_verified_email(),
+    )
     async def feedback(
         self,
         recommendations: NamedDependency[RecommendationService],

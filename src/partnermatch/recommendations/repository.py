@@ -1,9 +1,24 @@
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from partnermatch.cities.models import City
 from partnermatch.companies.models import Company
@@ -11,7 +26,7 @@ from partnermatch.enums import CityStatus, CompanyStatus, InteractionKind, LeadS
 from partnermatch.interactions.models import Interaction
 from partnermatch.leads.models import Lead
 from partnermatch.missions.models import Mission, MissionParticipant
-from partnermatch.recommendations.models import ModelVersion
+from partnermatch.recommendations.models import ModelVersion, StoredRecommendation
 
 # A lead the company turned down or already pursued is no recommendation any more.
 SETTLED_KINDS = (
@@ -52,6 +67,33 @@ class ModelVersionRepository(SQLAlchemyAsyncRepository[ModelVersion]):
         await self.session.flush()
 
 
+def recommendable(
+    company_id: UUID | None, today: date, now: datetime, city: str | None = None, kind: str | None = None
+) -> list[ColumnElement[bool]]:
+    """Conditions on ``Lead``: open, unexpired, published, in an active city and, for a company, not settled
+    by it. On-demand scoring and stored rows are served under the same rules."""
+    active_city = exists().where(City.id == Lead.city_id, City.status == CityStatus.ACTIVE.value)
+    conditions = [
+        Lead.status == LeadStatus.OPEN.value,
+        or_(Lead.deadline.is_(None), Lead.deadline >= today),
+        Lead.published_at <= now,
+        active_city,
+    ]
+    if company_id is not None:
+        conditions.append(
+            ~exists().where(
+                Interaction.company_id == company_id,
+                Interaction.lead_id == Lead.id,
+                Interaction.kind.in_(SETTLED_KINDS),
+            )
+        )
+    if city:
+        conditions.append(Lead.city_id == city)
+    if kind:
+        conditions.append(Lead.kind == kind)
+    return conditions
+
+
 class RecommendableLeadRepository(SQLAlchemyAsyncRepository[Lead]):
     model_type = Lead
 
@@ -59,27 +101,189 @@ class RecommendableLeadRepository(SQLAlchemyAsyncRepository[Lead]):
         self, company_id: UUID, today: date, now: datetime, city: str | None, kind: str | None
     ) -> Sequence[Lead]:
         """Open, unexpired, published leads in active cities that the company has not settled."""
-        settled = exists().where(
-            Interaction.company_id == company_id,
-            Interaction.lead_id == Lead.id,
-            Interaction.kind.in_(SETTLED_KINDS),
-        )
-        active_city = exists().where(City.id == Lead.city_id, City.status == CityStatus.ACTIVE.value)
-        conditions = [
-            Lead.status == LeadStatus.OPEN.value,
-            or_(Lead.deadline.is_(None), Lead.deadline >= today),
-            Lead.published_at <= now,
-            active_city,
-            ~settled,
-        ]
-        if city:
-            conditions.append(Lead.city_id == city)
-        if kind:
-            conditions.append(Lead.kind == kind)
         rows = await self.session.scalars(
-            select(Lead).where(*conditions).order_by(Lead.published_at.desc(), Lead.id).limit(MAX_CANDIDATES)
+            select(Lead)
+            .where(*recommendable(company_id, today, now, city, kind))
+            .order_by(Lead.published_at.desc(), Lead.id)
+            .limit(MAX_CANDIDATES)
         )
         return rows.all()
+
+    async def open_leads(self, today: date, now: datetime) -> Sequence[Lead]:
+        """Every lead some company may be recommended (settled pairs are excluded per company)."""
+        rows = await self.session.scalars(
+            select(Lead).where(*recommendable(None, today, now)).order_by(Lead.published_at.desc(), Lead.id)
+        )
+        return rows.all()
+
+    async def is_recommendable(self, lead_id: UUID, today: date, now: datetime) -> bool:
+        found = await self.session.scalar(
+            select(Lead.id).where(Lead.id == lead_id, *recommendable(None, today, now))
+        )
+        return found is not None
+
+    async def settled_pairs(
+        self, lead_ids: Sequence[UUID] | None = None, company_ids: Sequence[UUID] | None = None
+    ) -> list[tuple[UUID, UUID]]:
+        """(company, lead) pairs that the company declined or already pursued (of the leads or companies
+        given, at most 1000 of either: larger sets are filtered by the caller)."""
+        query = select(Interaction.company_id, Interaction.lead_id).where(Interaction.kind.in_(SETTLED_KINDS))
+        if lead_ids is not None:
+            query = query.where(Interaction.lead_id.in_(lead_ids))
+        if company_ids is not None:
+            query = query.where(Interaction.company_id.in_(company_ids))
+        rows = await self.session.execute(query.distinct())
+        return list(rows.tuples().all())
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    id: UUID
+    title: str
+    kind: str
+    city_id: str
+    score: float
+    method: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class StoredList:
+    """What a company's list holds: the recommendable rows asked for, and whether more exist unstored."""
+
+    stored: bool
+    truncated: bool
+    rows: list[StoredRow]
+
+
+@dataclass(frozen=True)
+class ListBounds:
+    count: int
+    lowest: float
+    truncated: bool
+
+
+CHUNK = 1000
+
+
+class StoredRecommendationRepository(SQLAlchemyAsyncRepository[StoredRecommendation]):
+    model_type = StoredRecommendation
+
+    async def served(
+        self,
+        version_id: int,
+        company_id: UUID,
+        limit: int,
+        today: date,
+        now: datetime,
+        city: str | None,
+        kind: str | None,
+    ) -> StoredList:
+        """The company's stored rows that are still recommendable, best first (serving's filters in SQL)."""
+        s = StoredRecommendation
+        rows = await self.session.execute(
+            select(s.lead_id, Lead.title, Lead.kind, Lead.city_id, s.score, s.method, s.reasons)
+            .join(Lead, Lead.id == s.lead_id)
+            .where(
+                s.model_version_id == version_id,
+                s.company_id == company_id,
+                *recommendable(company_id, today, now, city, kind),
+            )
+            .order_by(s.ranking_score.desc(), s.lead_id)
+            .limit(limit)
+        )
+        found = [StoredRow(*row) for row in rows.tuples().all()]
+        if len(found) == limit:
+            return StoredList(True, True, found)
+        truncated = await self.session.scalar(
+            select(s.truncated).where(s.model_version_id == version_id, s.company_id == company_id).limit(1)
+        )
+        return StoredList(truncated is not None, bool(truncated), found)
+
+    async def has_rows(self, version_id: int) -> bool:
+        found = await self.session.scalar(
+            select(StoredRecommendation.id)
+            .where(StoredRecommendation.model_version_id == version_id)
+            .limit(1)
+        )
+        return found is not None
+
+    async def replace(
+        self, version_id: int, company_ids: Sequence[UUID] | None, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """The version's rows (of ``company_ids``, or all) replaced by ``rows``, with Core bulk statements."""
+        s = StoredRecommendation
+        if company_ids is None:
+            await self.session.execute(
+                delete(s).where(s.model_version_id == version_id).execution_options(synchronize_session=False)
+            )
+        else:
+            for part in _chunks(company_ids):
+                await self.session.execute(
+                    delete(s)
+                    .where(s.model_version_id == version_id, s.company_id.in_(part))
+                    .execution_options(synchronize_session=False)
+                )
+        await self.insert(rows)
+
+    async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        # Core, not ORM, bulk inserts: the rows are never read back as objects in this transaction.
+        table = cast_table(StoredRecommendation)
+        for start in range(0, len(rows), 5 * CHUNK):
+            await self.session.execute(insert(table), list(rows[start : start + 5 * CHUNK]))
+
+    async def forget_lead(self, lead_id: UUID) -> None:
+        await self.session.execute(
+            delete(StoredRecommendation).where(StoredRecommendation.lead_id == lead_id)
+        )
+
+    async def bounds(self, version_id: int) -> dict[UUID, ListBounds]:
+        """Per company with stored rows: how many, the lowest ranking score, and whether it was cut."""
+        s = StoredRecommendation
+        rows = await self.session.execute(
+            select(
+                s.company_id, func.count(), func.min(s.ranking_score), func.max(cast(s.truncated, Integer))
+            )
+            .where(s.model_version_id == version_id)
+            .group_by(s.company_id)
+        )
+        return {c: ListBounds(n, low, bool(cut)) for c, n, low, cut in rows.tuples().all()}
+
+    async def drop_lowest(self, version_id: int, lowest: Sequence[tuple[UUID, float]]) -> None:
+        """Remove each company's row with the given (its lowest) ranking score, and mark its list as cut."""
+        if not lowest:
+            return
+        table = cast_table(StoredRecommendation)
+        await self.session.execute(
+            delete(table).where(
+                table.c.model_version_id == version_id,
+                table.c.company_id == bindparam("company"),
+                table.c.ranking_score == bindparam("lowest"),
+            ),
+            [{"company": c, "lowest": score} for c, score in lowest],
+        )
+        await self.mark_truncated(version_id, [c for c, _ in lowest])
+
+    async def mark_truncated(self, version_id: int, company_ids: Sequence[UUID]) -> None:
+        s = StoredRecommendation
+        for part in _chunks(company_ids):
+            await self.session.execute(
+                update(s)
+                .where(s.model_version_id == version_id, s.company_id.in_(part))
+                .values(truncated=True)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def cast_table(model: type[StoredRecommendation]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _chunks(ids: Sequence[UUID]) -> list[Sequence[UUID]]:
+    # Bound the statement's parameters (SQLite allows 32766 per statement).
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
 class CandidateRepository(SQLAlchemyAsyncRepository[Company]):
@@ -90,6 +294,20 @@ class CandidateRepository(SQLAlchemyAsyncRepository[Company]):
             select(Company).where(Company.status == CompanyStatus.APPROVED.value).order_by(Company.id)
         )
         return rows.all()
+
+    async def approved_keys(self, company_ids: Sequence[UUID] | None = None) -> list[tuple[UUID, str | None]]:
+        """(id, external id) of the approved companies (of ``company_ids``, if given), without profiles."""
+        query = select(Company.id, Company.external_id).where(Company.status == CompanyStatus.APPROVED.value)
+        if company_ids is not None:
+            query = query.where(Company.id.in_(company_ids))
+        rows = await self.session.execute(query.order_by(Company.id))
+        return list(rows.tuples().all())
+
+    async def by_ids(self, company_ids: Sequence[UUID]) -> list[Company]:
+        found: list[Company] = []
+        for part in _chunks(company_ids):
+            found.extend((await self.session.scalars(select(Company).where(Company.id.in_(part)))).all())
+        return found
 
     async def mission(self, mission_id: UUID) -> Mission | None:
         mission: Mission | None = await self.session.get(Mission, mission_id)

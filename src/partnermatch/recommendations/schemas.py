@@ -33,6 +33,13 @@ class RecommendationList(msgspec.Struct):
     model_version: str
     items: list[Recommendation]
     note: Annotated[str | None, msgspec.Meta(description="Why the list is empty, when it must be")] = None
+    source: Annotated[
+        Literal["stored", "on_demand"],
+        msgspec.Meta(
+            description="`stored`: the rows computed in batch for the model version; `on_demand`: scored "
+            "for this request (no stored rows yet, or a filter left fewer than asked of a cut list)"
+        ),
+    ] = "on_demand"
 
 
 class FeedbackCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,7 @@ from partnermatch.recommendations.repository import (
     CandidateRepository,
     ModelVersionRepository,
     RecommendableLeadRepository,
+    StoredRecommendationRepository,
 )
 
 if TYPE_CHECKING:
@@ -139,12 +140,29 @@ def load_model(row: ModelVersion) -> RankingPipeline:
         return model
 
 
+class ListedLead(Protocol):
+    """What a recommendation shows of its lead: a ``Lead``, or a stored row's columns."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def city_id(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Scored:
-    lead: Lead
+    lead: ListedLead
     score: float
     method: str
     reasons: tuple[str, ...]
+
+
+STORED = "stored"
+ON_DEMAND = "on_demand"
 
 
 @dataclass(frozen=True)
@@ -153,6 +171,7 @@ class Recommendations:
     model_version: str
     items: list[Scored]
     note: str | None
+    source: str = ON_DEMAND
 
 
 class RecommendationService:
@@ -160,6 +179,7 @@ class RecommendationService:
         self.session = session
         self.companies = CompanyRepository(session=session)
         self.leads = RecommendableLeadRepository(session=session)
+        self.stored = StoredRecommendationRepository(session=session)
         self.registry = ModelRegistry(session)
 
     async def company_for(self, company_id: UUID, principal: Principal) -> Company:
@@ -180,11 +200,23 @@ class RecommendationService:
         if company.status != CompanyStatus.APPROVED.value:
             note = f"the company is {company.status}: only approved companies get recommendations"
             return Recommendations(company, row.version, [], note)
+        now = datetime.now(UTC)
+        # The batch's rows, under the same filters as on demand. They are the company's top leads of all;
+        # when a filter (or closed and settled leads) leaves fewer than asked of a list that was cut at
+        # PARTNERMATCH_STORED_RECOMMENDATIONS, leads beyond the cut may qualify: those requests, and
+        # companies without rows for this version, are scored on demand.
+        stored = await self.stored.served(row.id, company.id, limit, local_date(now), now, city, kind)
+        if stored.stored and (len(stored.rows) == limit or not stored.truncated):
+            items = [
+                Scored(r, r.score, r.method, tuple(r.reasons) or (NO_STRONG_REASON,)) for r in stored.rows
+            ]
+            return Recommendations(company, row.version, items, None, STORED)
         # Unpickling and hashing a large file must not block the event loop.
         model = await asyncio.to_thread(load_model, row)
-        now = datetime.now(UTC)
         leads = await self.leads.open_for(company.id, local_date(now), now, city, kind)
-        return Recommendations(company, row.version, score_leads(model, company, leads, limit), None)
+        return Recommendations(
+            company, row.version, score_leads(model, company, leads, limit), None, ON_DEMAND
+        )
 
 
 def company_frame(rows: Sequence[Company]) -> Companies:

@@ -1,0 +1,223 @@
+"""The SMTP backend against a tiny SMTP server on loopback (a thread of this test), and the file
+backend's erasure of development mail."""
+
+import base64
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.policy import default as default_policy
+from io import BufferedRWPair
+from pathlib import Path
+
+import httpx
+import pytest
+
+from partnermatch.errors import MailNotSent
+from partnermatch.mail import FileMailer, Mail, SmtpMailer, mailer_for
+from partnermatch.settings import Settings
+from tests.conftest import Account
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+
+@dataclass
+class FakeSmtpServer:
+    """Just enough ESMTP for smtplib: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, QUIT.
+
+    `refuse` lists recipients answered with 550; `silent` accepts connections and never greets."""
+
+    refuse: frozenset[str] = frozenset()
+    silent: bool = False
+    messages: list[Received] = field(default_factory=list)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _address = self.socket.accept()
+            except OSError:
+                return
+            with connection:
+                if self.silent:
+                    while connection.recv(1024):
+                        pass
+                    continue
+                self._session(connection.makefile("rwb"))
+
+    def _session(self, file: BufferedRWPair) -> None:
+        def reply(*lines: str) -> None:
+            for i, line in enumerate(lines):
+                code, text = line.split(" ", 1)
+                separator = " " if i == len(lines) - 1 else "-"
+                file.write(f"{code}{separator}{text}\r\n".encode())
+            file.flush()
+
+        reply("220 fake.invalid ESMTP")
+        sender, recipients = "", []
+        while raw := file.readline():
+            command = raw.decode().rstrip("\r\n")
+            verb = command.split(" ", 1)[0].upper()
+            if verb in {"EHLO", "HELO"}:
+                reply("250 fake.invalid", "250 AUTH PLAIN")
+            elif verb == "AUTH":
+                _auth, _mechanism, payload = command.split(" ", 2)
+                _zid, user, password = base64.b64decode(payload).decode().split("\0")
+                self.logins.append((user, password))
+                reply("235 2.7.0 authenticated")
+            elif verb == "MAIL":
+                sender = command[command.index("<") + 1 : command.index(">")]
+                reply("250 2.1.0 ok")
+            elif verb == "RCPT":
+                recipient = command[command.index("<") + 1 : command.index(">")]
+                if recipient in self.refuse:
+                    reply("550 5.1.1 no such mailbox")
+                else:
+                    recipients.append(recipient)
+                    reply("250 2.1.5 ok")
+            elif verb == "DATA":
+                reply("354 end with .")
+                lines = []
+                while (line := file.readline()) not in {b".\r\n", b""}:
+                    lines.append(line)
+                self.messages.append(Received(sender, recipients, b"".join(lines)))
+                reply("250 2.0.0 queued")
+            elif verb == "RSET":
+                sender, recipients = "", []
+                reply("250 2.0.0 ok")
+            elif verb == "QUIT":
+                reply("221 2.0.0 bye")
+                return
+            else:
+                reply("502 5.5.2 not implemented")
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[FakeSmtpServer]:
+    server = FakeSmtpServer(refuse=frozenset({"nobody@example.org"}))
+    yield server
+    server.close()
+
+
+def smtp_settings(port: int, tmp_path: Path, **extra: object) -> Settings:
+    return Settings(
+        var_dir=tmp_path,
+        mail_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def test_smtp_backend_logs_in_and_delivers(smtp_server: FakeSmtpServer, tmp_path: Path) -> None:
+    settings = smtp_settings(smtp_server.port, tmp_path, smtp_user="mailer", smtp_password="s3cret pass")
+    mailer = mailer_for(settings)
+    assert isinstance(mailer, SmtpMailer)
+    await mailer.send(Mail(to="anna@example.org", subject="Grüße aus Berlin", body="Hallo Anna\n"))
+    assert smtp_server.logins == [("mailer", "s3cret pass")]
+    [received] = smtp_server.messages
+    assert received.recipients == ["anna@example.org"]
+    assert received.sender == "noreply@partnermatch.invalid"
+    message = message_from_bytes(received.data, policy=default_policy)
+    assert message["To"] == "anna@example.org"
+    assert message["Subject"] == "Grüße aus Berlin"
+    body = message.get_body()
+    assert body is not None
+    assert body.get_content().splitlines() == ["Hallo Anna"]
+    # Sent mail has left the service: nothing to erase here, and nothing was written to var/mail.
+    assert await mailer.forget(["anna@example.org"]) == 0
+    assert not (tmp_path / "mail").exists()
+
+
+async def test_a_refused_recipient_is_logged_and_a_domain_error(
+    smtp_server: FakeSmtpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mailer = mailer_for(smtp_settings(smtp_server.port, tmp_path))
+    with caplog.at_level(logging.ERROR, logger="partnermatch.mail"), pytest.raises(MailNotSent):
+        await mailer.send(Mail(to="nobody@example.org", subject="Hi", body="token=secret\n"))
+    assert smtp_server.messages == []
+    [record] = caplog.records
+    assert "nobody@example.org" in record.getMessage()
+    assert "secret" not in record.getMessage()  # the body, with its link, stays out of the log
+
+
+async def test_a_server_that_does_not_answer_times_out(tmp_path: Path) -> None:
+    server = FakeSmtpServer(silent=True)
+    try:
+        mailer = mailer_for(smtp_settings(server.port, tmp_path, smtp_timeout_seconds=0.3))
+        started = time.monotonic()
+        with pytest.raises(MailNotSent):
+            await mailer.send(Mail(to="anna@example.org", subject="Hi", body="x\n"))
+        assert time.monotonic() - started < 3
+    finally:
+        server.close()
+
+
+async def test_an_unreachable_server_is_a_domain_error(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    mailer = mailer_for(smtp_settings(port, tmp_path, smtp_timeout_seconds=1))
+    with pytest.raises(MailNotSent):
+        await mailer.send(Mail(to="anna@example.org", subject="Hi", body="x\n"))
+
+
+@pytest.fixture
+def app_sends_smtp(
+    settings: Settings, smtp_server: FakeSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> FakeSmtpServer:
+    # The app reads its (session-wide) settings on every request; these changes end with the test.
+    for name, value in {
+        "mail_backend": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_server.port,
+        "smtp_starttls": False,
+    }.items():
+        monkeypatch.setattr(settings, name, value)
+    return smtp_server
+
+
+async def test_an_invitation_goes_out_by_smtp_and_a_failure_answers_503(
+    app_sends_smtp: FakeSmtpServer, member_client: httpx.AsyncClient, member: Account
+) -> None:
+    invitations = f"/api/v1/companies/{member.user.company_id}/invitations"
+    sent = await member_client.post(invitations, json={"email": "anna@example.org"})
+    assert sent.status_code == 201, sent.text
+    [received] = app_sends_smtp.messages
+    assert received.recipients == ["anna@example.org"]
+    assert b"accept-invitation?token=" in received.data
+
+    failed = await member_client.post(invitations, json={"email": "nobody@example.org"})
+    assert failed.status_code == 503
+    assert failed.json()["title"] == "Mail not sent"
+    # The request rolled back: no invitation whose link never arrived.
+    listed = (await member_client.get(invitations)).json()
+    assert [i["email"] for i in listed] == ["anna@example.org"]
+
+
+async def test_the_file_backend_forgets_mail_to_given_addresses(tmp_path: Path) -> None:
+    mailer = FileMailer(tmp_path / "mail", "PartnerMatch <noreply@partnermatch.invalid>")
+    long_address = "a" * 90 + "@example.org"  # longer than the file name keeps
+    for to in ("Anna@Example.org", "bert@example.org", long_address, "anna@example.org"):
+        await mailer.send(Mail(to=to, subject="Hi", body="x\n"))
+    assert await mailer.forget(["anna@example.org", long_address.upper()]) == 3
+    left = [message_from_bytes(p.read_bytes())["To"] for p in (tmp_path / "mail").glob("*.eml")]
+    assert left == ["bert@example.org"]
+    assert await mailer.forget([]) == 0
