@@ -58,7 +58,7 @@ from partnermatch.ranking.features import (
     open_leads,
     stack,
 )
-from partnermatch.ranking.reasons import EXPLAINABLE, render
+from partnermatch.ranking.reasons import EXPLAINABLE, explain_many
 
 BLEND_FEATURES = (
     "nace_depth",
@@ -491,19 +491,11 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         probability = self.probability(raw)
         result = []
         top = np.argsort(-raw, kind="stable")[:limit]
-        lifts = self.contributions_many(X[top])
-        for rank, (j, lift) in enumerate(zip(top, lifts, strict=True), start=1):
-            values = {name: float(X[j, k]) for k, name in enumerate(FEATURE_NAMES)}
+        whys = explain_many(
+            self, state, X[top], np.full(len(top), company_row), lead_rows[cols[top]], reasons
+        )
+        for rank, (j, why) in enumerate(zip(top, whys, strict=True), start=1):
             lead = int(cols[j])
-            why = render(
-                state,
-                company_row,
-                int(lead_rows[lead]),
-                values,
-                lift,
-                self.city_names_,
-                reasons,
-            )
             result.append(
                 {"lead_id": leads[lead], "rank": rank, "score": float(probability[j]), "reasons": why}
             )
@@ -531,11 +523,9 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         raw = self.score_pairs(X, self.blend_score(blocks)[:, 0])
         probability = self.probability(raw)
         top = np.argsort(-raw, kind="stable")[:limit]
-        lifts = self.contributions_many(X[top])
+        whys = explain_many(self, state, X[top], company_rows[top], np.full(len(top), lead_row), reasons)
         result = []
-        for rank, (i, lift) in enumerate(zip(top, lifts, strict=True), start=1):
-            values = {name: float(X[i, k]) for k, name in enumerate(FEATURE_NAMES)}
-            why = render(state, int(company_rows[i]), lead_row, values, lift, self.city_names_, reasons)
+        for rank, (i, why) in enumerate(zip(top, whys, strict=True), start=1):
             result.append(
                 {"company_id": companies[i], "rank": rank, "score": float(probability[i]), "reasons": why}
             )

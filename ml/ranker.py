@@ -10,7 +10,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 
 class MonotoneCalibrator(BaseEstimator):  # type: ignore[misc]
@@ -120,7 +121,23 @@ class LeadRanker(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model_.decision_function(X), dtype=np.float64)
+        flat = self._flat_forest()
+        if len(X) * self.model_.n_iter_ <= SMALL_BATCH_CELLS:
+            return flat.decision_function(X)
+        return flat.tree_by_tree(X)
+
+    def _flat_forest(self) -> FlatForest:
+        flat = self.__dict__.get("_flat")
+        if flat is None or flat.model is not self.model_:
+            flat = FlatForest(self.model_)
+            self.__dict__["_flat"] = flat
+        return flat
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A cache, rebuilt on first use: the artifact holds only the fitted model.
+        state: dict[str, Any] = super().__getstate__()
+        state.pop("_flat", None)
+        return state
 
     def calibrate(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> LeadRanker:
         """Isotonic calibration on held-out pairs, weighted so that they stand for all candidates."""
@@ -163,3 +180,135 @@ class MissionRanker(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.model_.predict_proba(np.nan_to_num(X, nan=-1.0)), dtype=np.float64)
+
+
+# Rows x trees up to which the forest is walked with numpy: scikit-learn's predictor enters an OpenMP
+# region per tree, a fixed cost of tens of microseconds per tree (several times that on a busy machine)
+# that dominates a few dozen rows. Measured crossover on an idle 2-core machine: 15k-30k cells.
+SMALL_BATCH_CELLS = 20_000
+
+
+class FlatForest:
+    """The trees of a fitted binary HistGradientBoostingClassifier as flat arrays, walked for all rows and
+    trees at once. Same leaves as scikit-learn's predictor (tests compare the raw scores); built from its
+    fitted internals, which the artifact's pinned scikit-learn version keeps stable."""
+
+    def __init__(self, model: HistGradientBoostingClassifier) -> None:
+        self.model = model
+        trees = [iteration[0] for iteration in model._predictors]
+        sizes = np.array([len(t.nodes) for t in trees], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        nodes = np.concatenate([t.nodes for t in trees])
+        shift = np.repeat(offsets, sizes)
+        own = np.arange(len(nodes), dtype=np.int64)
+        leaf = nodes["is_leaf"].astype(bool)
+        # A leaf points to itself, so every row can take the same number of steps.
+        self.left = np.where(leaf, own, nodes["left"].astype(np.int64) + shift)
+        self.right = np.where(leaf, own, nodes["right"].astype(np.int64) + shift)
+        self.feature = nodes["feature_idx"].astype(np.int64)
+        self.threshold = nodes["num_threshold"].astype(np.float64)
+        self.missing_left = nodes["missing_go_to_left"].astype(bool)
+        self.value = nodes["value"].astype(np.float64)
+        self.roots = offsets
+        self.leaf = leaf
+        self.depth = int(nodes["depth"].max()) if len(nodes) else 0
+        self.categorical = nodes["is_categorical"].astype(bool)
+        self.baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
+        # Per categorical split, which category codes (0..255) go left; per feature, which are known.
+        bitsets = [t.raw_left_cat_bitsets for t in trees]
+        bitset_shift = np.repeat(np.cumsum([0] + [len(b) for b in bitsets])[:-1], sizes)
+        self.bitset = nodes["bitset_idx"].astype(np.int64) + bitset_shift
+        all_bitsets = np.concatenate(bitsets) if any(len(b) for b in bitsets) else np.zeros((0, 8), np.uint32)
+        self.goes_left = _unpack(all_bitsets)
+        known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
+        self.known = _unpack(np.asarray(known, dtype=np.uint32))
+        self.known_row = np.asarray(f_idx_map, dtype=np.int64)
+        self.columns, self.categories = _layout(model)
+
+    def _preprocess(self, X: np.ndarray) -> np.ndarray:
+        """What the model's own column transformer does (categorical columns first, as category codes;
+        unknown categories NaN), without its per-call overhead of milliseconds."""
+        if self.columns is None:
+            return np.ascontiguousarray(self.model._preprocess_X(X, reset=False), dtype=np.float64)
+        data = np.asarray(X)[:, self.columns].astype(np.float64)
+        for position, categories in self.categories:
+            value = data[:, position]
+            code = np.minimum(np.searchsorted(categories, value), len(categories) - 1)
+            data[:, position] = np.where(categories[code] == value, code, np.nan)
+        return data
+
+    def tree_by_tree(self, X: np.ndarray) -> np.ndarray:
+        """scikit-learn's own tree walk (fast for many rows), after the cheap preprocessing above."""
+        data = self._preprocess(X)
+        known, f_idx_map = self.model._bin_mapper.make_known_categories_bitsets()
+        threads = _openmp_effective_n_threads()
+        raw = np.full(len(data), self.baseline, dtype=np.float64)
+        for (tree,) in self.model._predictors:
+            raw += tree.predict(data, known_cat_bitsets=known, f_idx_map=f_idx_map, n_threads=threads)
+        return raw
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        data = self._preprocess(X)
+        n_rows, n_trees = len(data), len(self.roots)
+        node = np.tile(self.roots, n_rows)
+        row = np.repeat(np.arange(n_rows, dtype=np.int64), n_trees)
+        # Only the cells still inside a tree take the next step: paths end at different depths.
+        active = np.flatnonzero(~self.leaf[node])
+        while len(active):
+            at = node[active]
+            feature = self.feature[at]
+            x = data[row[active], feature]
+            missing = np.isnan(x)
+            go_left = x <= self.threshold[at]
+            categorical = np.flatnonzero(self.categorical[at])
+            if len(categorical):
+                c = x[categorical]
+                usable = ~np.isnan(c) & (c >= 0) & (c <= 255)
+                code = np.where(usable, c, 0).astype(np.int64)
+                # scikit-learn's order: a left category goes left, another known one right, the rest
+                # (negative, unseen) where missing values go.
+                left = usable & self.goes_left[self.bitset[at[categorical]], code]
+                known = usable & self.known[self.known_row[feature[categorical]], code]
+                missing[categorical] = ~(left | known)
+                go_left[categorical] = left
+            go_left = np.where(missing, self.missing_left[at], go_left)
+            node[active] = np.where(go_left, self.left[at], self.right[at])
+            active = active[~self.leaf[node[active]]]
+        return np.asarray(
+            self.baseline + self.value[node].reshape(n_rows, n_trees).sum(axis=1), dtype=np.float64
+        )
+
+
+def _layout(model: HistGradientBoostingClassifier) -> tuple[np.ndarray | None, list[tuple[int, np.ndarray]]]:
+    """The preprocessor's column order and each ordinal-encoded column's sorted categories; ``None`` when
+    it is not the plain encoder + passthrough that scikit-learn builds for ``categorical_features``."""
+    transformer = getattr(model, "_preprocessor", None)
+    if transformer is None:
+        return None, []
+    order: list[int] = []
+    categories: list[tuple[int, np.ndarray]] = []
+    for name, step, selection in transformer.transformers_:
+        mask = np.asarray(selection)
+        columns = np.flatnonzero(mask) if mask.dtype == bool else mask.astype(np.int64)
+        if name == "remainder" and not len(columns):
+            continue
+        if isinstance(step, OrdinalEncoder):
+            if step.handle_unknown != "use_encoded_value" or not np.isnan(step.unknown_value):
+                return None, []
+            for k, known in enumerate(step.categories_):
+                known = np.asarray(known, dtype=np.float64)
+                if np.isnan(known).any() or np.any(np.diff(known) <= 0):
+                    return None, []
+                categories.append((len(order) + k, known))
+        elif not isinstance(step, FunctionTransformer):
+            return None, []
+        order.extend(int(c) for c in columns)
+    return np.array(order, dtype=np.int64), categories
+
+
+def _unpack(bitsets: np.ndarray) -> np.ndarray:
+    """(n, 8) uint32 bitsets -> (n, 256) booleans, bit i of the 256 being category i."""
+    if not len(bitsets):
+        return np.zeros((0, 256), dtype=bool)
+    as_bytes = np.ascontiguousarray(bitsets, dtype="<u4").view(np.uint8).reshape(len(bitsets), 32)
+    return np.unpackbits(as_bytes, axis=1, bitorder="little").astype(bool)

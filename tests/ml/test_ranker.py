@@ -250,3 +250,31 @@ def test_probabilities_are_strictly_increasing_in_the_score(artifact: Path) -> N
     assert np.all(np.diff(p) > 0)
     assert p[0] > 0.0
     assert p[-1] < 1.0
+
+
+def test_the_flat_forest_gives_scikit_learns_scores(artifact: Path) -> None:
+    from ml.ranker import FlatForest
+
+    from partnermatch.ranking.features import FEATURE_NAMES, KIND_FEATURE
+
+    model = load(artifact)
+    rng = np.random.default_rng(3)
+    X = rng.normal(0.0, 2.0, size=(400, len(FEATURE_NAMES))).astype(np.float32)
+    # Every branch of a split: known kinds, unseen and negative codes, missing values anywhere.
+    X[:, KIND_FEATURE] = rng.integers(-2, 9, len(X))
+    X[rng.random(X.shape) < 0.15] = np.nan
+    for ranker in (model.ranker_ipw_, model.ranker_grade_):
+        flat = FlatForest(ranker.model_)
+        assert flat.columns is not None, "the preprocessor was not understood: the slow path would run"
+        np.testing.assert_allclose(
+            flat.decision_function(X), ranker.model_.decision_function(X), rtol=1e-12, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            flat.tree_by_tree(X), ranker.model_.decision_function(X), rtol=1e-12, atol=1e-12
+        )
+        # The ranker takes the flat path for a request's few rows, scikit-learn's trees for a batch.
+        np.testing.assert_allclose(
+            ranker.decision_function(X[:20]), ranker.model_.decision_function(X[:20]), rtol=1e-12, atol=1e-12
+        )
+        assert "_flat" in ranker.__dict__
+        assert "_flat" not in ranker.__getstate__()

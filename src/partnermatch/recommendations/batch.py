@@ -256,67 +256,12 @@ def explain(
     lead_rows: npt.NDArray[np.int64],
     limit: int = 3,
 ) -> list[list[str]]:
-    """Reasons of many pairs, as ``render`` of ``contributions_many`` gives them, in one model call.
+    """Reasons of many pairs in one model call (see ``ranking.reasons.explain_many``); a pair without a
+    strong signal still gets a sentence."""
+    from partnermatch.ranking.reasons import explain_many
 
-    ``contributions_many`` scores every pair once more per explainable feature (12 model calls' worth of
-    rows per stored row: most of the batch's cost). Only the variants that can change the sentences are
-    scored here: a feature whose value is the median contributes nothing, and one whose value ``render``
-    would not put into words (no shared sector, no targeted city, ...) is skipped by it whatever its
-    contribution. The result is the same (tests compare both)."""
-    from partnermatch.ranking.features import FEATURE_NAMES
-    from partnermatch.ranking.reasons import EXPLAINABLE, render
-
-    if not len(X):
-        return []
-    names = [n for n in EXPLAINABLE if n in FEATURE_NAMES]
-    columns = np.array([FEATURE_NAMES.index(n) for n in names], dtype=np.int64)
-    medians = np.asarray(model.medians_, dtype=np.float32)[columns]
-    values = X[:, columns]
-    same = (values == medians) | (np.isnan(values) & np.isnan(medians))
-    rows, features = np.nonzero(~same & _sayable(names, values))
-    variants = np.concatenate([X, X[rows]])
-    variants[len(X) + np.arange(len(rows)), columns[features]] = medians[features]
-    score = model.score_pairs(variants, np.zeros(len(variants)))
-    lift = score[: len(X)][rows] - score[len(X) :]
-    lifts: list[dict[str, float]] = [{} for _ in range(len(X))]
-    for r, f, v in zip(rows.tolist(), features.tolist(), lift.tolist(), strict=True):
-        lifts[r][names[f]] = v
-    out = []
-    for j, contributions in enumerate(lifts):
-        feature_values = dict(zip(FEATURE_NAMES, X[j].tolist(), strict=True))
-        why = render(
-            state,
-            int(company_rows[j]),
-            int(lead_rows[j]),
-            feature_values,
-            contributions,
-            model.city_names_,
-            limit,
-        )
-        out.append(why or [NO_STRONG_REASON])
-    return out
-
-
-def _sayable(names: Sequence[str], values: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
-    """Where ``render`` can put a feature's value into words (its thresholds, per feature)."""
-    with np.errstate(invalid="ignore"):
-        rules = {
-            "nace_depth": lambda v: v >= 2,
-            "affinity_max": lambda v: v > 0.3,
-            "tfidf_word": lambda v: v > 0,
-            "translated_cosine": lambda v: v > 0.3,
-            "history_cosine": lambda v: v > 0.3,
-            "city_target": lambda v: v > 0,
-            "language_overlap": lambda v: v > 0,
-            "export": lambda v: v > 0,
-            "days_to_deadline": lambda v: np.isfinite(v) & (v >= 0),
-            "lead_positives": lambda v: v > 0,
-        }
-        columns = [
-            rules[name](values[:, k]) if name in rules else np.ones(len(values), dtype=bool)
-            for k, name in enumerate(names)
-        ]
-    return np.column_stack(columns) if columns else np.zeros(values.shape, dtype=bool)
+    reasons = explain_many(model, state, X, company_rows, lead_rows, limit)
+    return [why or [NO_STRONG_REASON] for why in reasons]
 
 
 def _method(company_new: bool, lead_new: bool) -> str:
