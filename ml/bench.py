@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.table import Table
@@ -147,7 +148,7 @@ def bench_ranking(
     seed: int,
     data: Path | None,
     requests: int,
-    max_iter: int,
+    model_params: dict[str, Any],
     report: Callable[[str], None],
 ) -> RankingFigures:
     with tempfile.TemporaryDirectory(prefix="partnermatch-bench-ranking-") as scratch:
@@ -169,7 +170,7 @@ def bench_ranking(
         )
 
         started = time.perf_counter()
-        model = RankingPipeline(max_iter=max_iter, random_state=seed).fit(ds)
+        model = RankingPipeline(**{"random_state": seed, **model_params}).fit(ds)
         training_seconds = time.perf_counter() - started
         peak["training"] = peak_kb() / 1024
         load_average["training"] = os.getloadavg()[0]

@@ -1,10 +1,13 @@
 """The one place that wires routes, plugins and error handling."""
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import SQLAlchemyAsyncConfig
-from litestar import Litestar, Router, get
+from litestar import Litestar, Request, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
@@ -16,7 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import ControllerRouterHandler
 
-from partnermatch import __version__
+from partnermatch import __version__, jobs
 from partnermatch.access import ACCESS_KEY, Access, access, access_guard, provide_principal
 from partnermatch.accounts.admin_controllers import AccountAdminController, ColleagueAdminController
 from partnermatch.accounts.auth import (
@@ -45,6 +48,7 @@ from partnermatch.recommendations.controllers import (
     MissionCandidateController,
     RecommendationController,
 )
+from partnermatch.recommendations.service import warm_active_model
 from partnermatch.sectors.controllers import SectorController
 from partnermatch.settings import Settings, get_settings
 
@@ -82,6 +86,38 @@ async def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
+async def _before_request(request: Request[Any, Any, Any]) -> None:
+    jobs.open_queue()
+    await reject_nul_characters(request)
+
+
+def _jobs_after_response(session_maker_key: str) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    # The session maker is looked up per request (not captured here): tests swap it for their own.
+    async def run(request: Request[Any, Any, Any]) -> None:
+        await jobs.run_queue(request.app.state[session_maker_key])
+
+    return run
+
+
+_warming: set[asyncio.Task[None]] = set()
+
+
+def _warm_model_after_start(session_maker_key: str) -> Callable[[Litestar], None]:
+    # A task, not awaited: the server accepts requests at once, and the first one that needs the model
+    # waits for this same load instead of starting its own.
+    def start(app: Litestar) -> None:
+        task = asyncio.get_running_loop().create_task(warm_active_model(app.state[session_maker_key]))
+        _warming.add(task)
+        task.add_done_callback(_warming.discard)
+
+    return start
+
+
+async def _stop_warming() -> None:
+    for task in list(_warming):
+        task.cancel()
+
+
 def create_app(
     settings: Settings | None = None, *, db_config: SQLAlchemyAsyncConfig | None = None
 ) -> Litestar:
@@ -94,7 +130,8 @@ def create_app(
         plugins=[SQLAlchemyPlugin(config=db_config)],
         state=State({"settings": settings}),
         stores=stores,
-        on_shutdown=close_stores,
+        on_startup=[_warm_model_after_start(db_config.session_maker_app_state_key)],
+        on_shutdown=[*close_stores, _stop_warming],
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -110,7 +147,8 @@ def create_app(
         ],
         # Every handler declares who may call it (access.py); this one guard enforces it.
         guards=[access_guard],
-        before_request=reject_nul_characters,
+        before_request=_before_request,
+        after_response=_jobs_after_response(db_config.session_maker_app_state_key),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="PartnerMatch API",

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 console = Console(stderr=True)
+# Boosting iterations of the lead rankers; unset, the model's own default (``ml.pipeline.RankingPipeline``).
+_max_iter_option = click.option(
+    "--max-iter", type=click.IntRange(min=1), default=None, help="Boosting iterations [default: the model's]"
+)
+
+
+def _model_params(max_iter: int | None) -> dict[str, int]:
+    return {} if max_iter is None else {"max_iter": max_iter}
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -380,11 +388,9 @@ def bench_auth_command(
     show_default=True,
     help="On-demand requests for new companies",
 )
-@click.option(
-    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
-)
+@_max_iter_option
 def bench_ranking_command(
-    companies: int, leads: int, seed: int, data: Path | None, requests: int, max_iter: int
+    companies: int, leads: int, seed: int, data: Path | None, requests: int, max_iter: int | None
 ) -> None:
     """Time training, the full recompute (top 50 for every company) and new-company requests; peak memory."""
     from ml.bench import bench_ranking, figures_table
@@ -395,7 +401,7 @@ def bench_ranking_command(
         seed=seed,
         data=data,
         requests=requests,
-        max_iter=max_iter,
+        model_params=_model_params(max_iter),
         report=lambda line: console.print(line, highlight=False),
     )
     Console().print(figures_table(figures))
@@ -429,11 +435,9 @@ def _parse_cutoff(value: str | None) -> float | None:
     default=None,
     help="Artifact path (.joblib; metadata goes next to it as .json) [default: VAR_DIR/models/ranker-VERSION.joblib]",
 )
-@click.option(
-    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
-)
+@_max_iter_option
 @click.option("--register", is_flag=True, help="With --data: register and activate the model in the database")
-def train_command(data: Path | None, out: Path | None, max_iter: int, register: bool) -> None:
+def train_command(data: Path | None, out: Path | None, max_iter: int | None, register: bool) -> None:
     """Fit the lead and mission ranker (on the database, or a dataset folder) and write a versioned artifact.
 
     Trained from the database, the model is registered and becomes the active one.
@@ -589,16 +593,14 @@ def model_rollback_command() -> None:
 @click.option("--rankings-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--report-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--plots-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option(
-    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
-)
+@_max_iter_option
 def evaluate_command(
     directory: Path,
     cutoff: str | None,
     rankings_out: Path | None,
     report_out: Path | None,
     plots_dir: Path | None,
-    max_iter: int,
+    max_iter: int | None,
 ) -> None:
     """Evaluate the learned ranker against baselines by the protocol of shared/dataset-format.md."""
     import json
@@ -610,7 +612,7 @@ def evaluate_command(
     report = evaluate(
         load_dataset(directory),
         _parse_cutoff(cutoff),
-        model_params={"max_iter": max_iter},
+        model_params=_model_params(max_iter),
         log=lambda line: console.print(line),
     )
     rankings = report.pop("_rankings")
@@ -647,10 +649,10 @@ def evaluate_command(
     help="One query a line: company:<id> or mission:<id>",
 )
 @click.option("--rankings-out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option(
-    "--max-iter", type=click.IntRange(min=1), default=250, show_default=True, help="Boosting iterations"
-)
-def rank_command(directory: Path, cutoff: str, queries: Path, rankings_out: Path, max_iter: int) -> None:
+@_max_iter_option
+def rank_command(
+    directory: Path, cutoff: str, queries: Path, rankings_out: Path, max_iter: int | None
+) -> None:
     """Blind ranking: train on a pre-cutoff folder and rank the listed queries' protocol candidates."""
     from ml.evaluate import blind_rank, write_rankings
 
@@ -664,7 +666,7 @@ def rank_command(directory: Path, cutoff: str, queries: Path, rankings_out: Path
         raise click.BadParameter(
             f"{bad[0]!r} is neither company:<id> nor mission:<id>", param_hint="--queries"
         )
-    leads, missions = blind_rank(load_dataset(directory), at, lines, {"max_iter": max_iter})
+    leads, missions = blind_rank(load_dataset(directory), at, lines, _model_params(max_iter))
     write_rankings(rankings_out, leads, missions)
     click.echo(f"wrote {rankings_out}: {len(leads)} company and {len(missions)} mission queries")
 

@@ -1,10 +1,12 @@
+import logging
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from partnermatch.errors import Conflict, NotFound
+from partnermatch.recommendations import service
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.service import ArtifactRejected, ModelRegistry, load_model
 from tests.recommendations.conftest import Trial, copy_artifact
@@ -72,3 +74,20 @@ async def test_an_artifact_whose_sha256_differs_from_the_registry_is_not_loaded(
     row.sha256 = "0" * 64  # a different registered hash: the cache must not hide the mismatch
     with pytest.raises(ArtifactRejected, match="sha256"):
         load_model(row)
+
+
+async def test_the_active_model_is_loaded_at_start_up_and_a_failure_only_logged(
+    active_model: ModelVersion,
+    session_maker: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service._cache.clear()
+    await service.warm_active_model(session_maker)
+    assert [sha for _path, sha in service._cache] == [active_model.sha256]
+
+    def broken() -> AsyncSession:
+        raise ConnectionRefusedError("database down")
+
+    with caplog.at_level(logging.ERROR):
+        await service.warm_active_model(broken)
+    assert "loading the active ranking model at start-up failed" in caplog.text

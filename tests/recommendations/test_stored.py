@@ -1,18 +1,24 @@
 """Stored recommendations: the batch after training, refreshes on company and lead changes, serving."""
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import numpy as np
+import pytest
 from httpx import AsyncClient as Client
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from partnermatch.companies.models import Company
 from partnermatch.enums import InteractionKind, LeadStatus
 from partnermatch.interactions.models import Interaction
+from partnermatch.jobs import SessionFactory
 from partnermatch.leads.models import Lead
+from partnermatch.ranking.features import FEATURE_NAMES
+from partnermatch.ranking.reasons import EXPLAINABLE, render
+from partnermatch.recommendations import batch
 from partnermatch.recommendations.batch import Subject, explain, serving_state, store
 from partnermatch.recommendations.models import ModelVersion, StoredRecommendation
 from partnermatch.recommendations.repository import SETTLED_KINDS
@@ -233,12 +239,23 @@ async def test_a_new_or_edited_lead_is_merged_into_the_lists_it_makes_and_a_clos
     assert str(lead_id) not in {i["lead_id"] for i in served["items"]}
 
 
+def every_contribution(model: Any, X: np.ndarray) -> list[dict[str, float]]:
+    """The definition the batched reasons must keep: how much each explainable feature lifts a pair's score
+    over the same pair with that feature at its median (a typical non-match), every variant scored."""
+    names = [n for n in EXPLAINABLE if n in FEATURE_NAMES]
+    width = len(names) + 1
+    variants = np.repeat(X, width, axis=0)
+    for i, name in enumerate(names):
+        variants[i + 1 :: width, FEATURE_NAMES.index(name)] = model.medians_[FEATURE_NAMES.index(name)]
+    score = model.score_pairs(variants, np.zeros(len(variants))).reshape(len(X), width)
+    return [{name: float(s[0] - s[i + 1]) for i, name in enumerate(names)} for s in score]
+
+
 def test_batched_reasons_are_those_of_every_contribution(trial: Trial) -> None:
     """``explain`` skips the variants that cannot change a sentence; the sentences must not change."""
     from ml.artifact import load
 
-    from partnermatch.ranking.features import FEATURE_NAMES, candidate_mask, lead_blocks, open_leads, stack
-    from partnermatch.ranking.reasons import render
+    from partnermatch.ranking.features import candidate_mask, lead_blocks, open_leads, stack
 
     model = load(trial.trained.path)
     state = model.state_
@@ -262,7 +279,83 @@ def test_batched_reasons_are_those_of_every_contribution(trial: Trial) -> None:
             3,
         )
         or [NO_STRONG_REASON]
-        for j, lift in enumerate(model.contributions_many(X))
+        for j, lift in enumerate(every_contribution(model, X))
     ]
     assert sum(reasons != [NO_STRONG_REASON] for reasons in expected) > len(expected) // 2
     assert explain(model, serving.state, X, company_rows, lead_rows) == expected
+
+
+async def test_a_change_commits_and_answers_even_when_its_recomputation_fails(
+    client: Client,
+    db_session: AsyncSession,
+    active_model: ModelVersion,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    company_id = await busiest_company(db_session)
+    await store(db_session, active_model, top=10)
+    assert await stored_rows(db_session, company_id=company_id)
+
+    async def broken(sessions: SessionFactory, company_id: UUID) -> None:
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(batch, "recompute_company", broken)
+    with caplog.at_level(logging.ERROR, logger="partnermatch.jobs"):
+        changed = await client.patch(
+            f"/api/v1/companies/{company_id}", json={"description": "Wind turbine blades and their repair."}
+        )
+    assert changed.status_code == 200, changed.text
+    assert "scoring failed" in caplog.text
+    # The old profile's rows left with the change; until a job stores new ones, the company is scored on
+    # demand from its new profile.
+    assert await stored_rows(db_session, company_id=company_id) == []
+    body = await recommend(client, company_id, limit=5)
+    assert body["source"] == "on_demand"
+    assert body["items"]
+
+
+async def test_a_recomputation_overtaken_by_a_later_change_writes_nothing(
+    db_session: AsyncSession,
+    session_maker: async_sessionmaker[AsyncSession],
+    active_model: ModelVersion,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    company_id = await busiest_company(db_session)
+    ranked = batch.rank_prepared
+
+    async def meanwhile_changed(prepared: batch.Prepared, version: ModelVersion, top: int) -> list[Any]:
+        rows = await ranked(prepared, version, top)
+        company = await db_session.get_one(Company, company_id)
+        company.description = f"{company.description} Now also wind turbines."
+        await db_session.flush()
+        return rows
+
+    monkeypatch.setattr(batch, "rank_prepared", meanwhile_changed)
+    await batch.recompute_company(session_maker, company_id=company_id)
+    assert await stored_rows(db_session, company_id=company_id) == []
+    # Without a change in between, the same job stores the list.
+    monkeypatch.setattr(batch, "rank_prepared", ranked)
+    await batch.recompute_company(session_maker, company_id=company_id)
+    assert await stored_rows(db_session, company_id=company_id)
+
+
+async def test_on_demand_scores_a_company_changed_since_training_from_its_new_profile_and_old_history(
+    db_session: AsyncSession, active_model: ModelVersion
+) -> None:
+    company_id = await busiest_company(db_session)
+    company = await db_session.get_one(Company, company_id)
+    model = load_model(active_model)
+    leads = list(await db_session.scalars(select(Lead).where(Lead.status == LeadStatus.OPEN.value)))
+    before = score_leads(model, company, leads, 20, active_model.created_at)
+    company.description = "Bulk gravel, sand and crushed stone for road works and railway beds."
+    await db_session.flush()
+    assert company.updated_at > active_model.created_at
+    after = score_leads(model, company, leads, 20, active_model.created_at)
+    assert [s.lead.id for s in after] != [s.lead.id for s in before]
+    assert {s.method for s in after} == {"learned"}  # its history still counts: no cold start
+    # The batch path encodes a changed profile again and keeps the history: the same scores.
+    await store(db_session, active_model, [company_id], top=20, changed=company)
+    stored = {r.lead_id: r.score for r in await stored_rows(db_session, company_id=company_id)}
+    shared = [s for s in after if s.lead.id in stored]
+    assert shared
+    assert all(abs(stored[s.lead.id] - s.score) < 1e-9 for s in shared)

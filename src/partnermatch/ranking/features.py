@@ -581,14 +581,26 @@ COMPANY_FIELDS = (
 LEAD_FIELDS = ("leads", "lead_engagers", "has_engagers", "lead_positives", "lead_views", "lead_impressions")
 
 
-def new_company_state(state: State, companies: CompanySide) -> State:
-    """A state of the given new companies alone, with no history, beside the leads of ``state``.
+def company_history_of(state: State, rows: I64) -> dict[str, Any]:
+    """The behavioural fields of ``state``'s company ``rows`` (-1: a company that did nothing yet)."""
+    history = blank_company_history(state, len(rows))
+    known = rows >= 0
+    for name, value in history.items():
+        value[known] = getattr(state, name)[rows[known]]
+    return history
+
+
+def new_company_state(state: State, companies: CompanySide, history: dict[str, Any] | None = None) -> State:
+    """A state of the given companies alone, beside the leads of ``state``.
 
     The features of a company created after training, without copying the known companies' rows; it shares
-    the lead-side operands already derived from ``state``, which depend on the leads alone.
+    the lead-side operands already derived from ``state``, which depend on the leads alone. The companies
+    have no history unless ``history`` (see :func:`company_history_of`) gives it: a known company whose
+    profile changed keeps the behaviour the model knows.
     """
     shared = {f.name: getattr(state, f.name) for f in fields(State) if f.name not in COMPANY_FIELDS}
-    fresh = State(companies=companies, **blank_company_history(state, len(companies.ids)), **shared)
+    history = blank_company_history(state, len(companies.ids)) if history is None else history
+    fresh = State(companies=companies, **history, **shared)
     fresh.__dict__["_derived"] = derived_values(state)
     return fresh
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from partnermatch.ranking.data import EXPORT_LEVELS, LEAD_KINDS
-from partnermatch.ranking.features import FEATURE_NAMES, State, Vocabulary, code_path, sector_names
+from partnermatch.ranking.features import DAY, FEATURE_NAMES, State, Vocabulary, code_path, sector_names
 
 # Features a person can check; the others (popularity, activity) still score but make poor reasons.
 EXPLAINABLE = (
@@ -25,6 +26,37 @@ EXPLAINABLE = (
     "days_to_deadline",
     "lead_positives",
 )
+# The values ``render`` can put into words, per feature (vectorised: ``explain_many`` asks for whole columns).
+# A feature not listed is always sayable.
+SAYABLE: dict[str, Any] = {
+    "nace_depth": lambda v: v >= 2,
+    "affinity_max": lambda v: v > 0.3,
+    "tfidf_word": lambda v: v > 0,
+    "translated_cosine": lambda v: v > 0.3,
+    "history_cosine": lambda v: v > 0.3,
+    "city_target": lambda v: v > 0,
+    "language_overlap": lambda v: v > 0,
+    "export": lambda v: v > 0,
+    "days_to_deadline": lambda v: np.isfinite(v) & (v >= 0),
+    "lead_positives": lambda v: v > 0,
+}
+DEADLINE_PREFIX = "Deadline "
+
+
+def deadline_reason(days_left: int) -> str:
+    """The deadline sentence for a deadline ``days_left`` calendar days (Berlin) from today."""
+    if days_left == 0:
+        return "Deadline today"
+    if days_left == 1:
+        return "Deadline tomorrow"
+    return f"Deadline in {days_left} days"
+
+
+def days_left(deadline_end: float, now: float) -> int:
+    """Calendar days from ``now``'s Berlin date to the deadline's, given the end of the deadline day."""
+    return max(0, math.ceil((deadline_end - now) / DAY) - 1)
+
+
 KIND_PLURAL = {
     "buyer": "Buyers",
     "distributor": "Distributors",
@@ -96,8 +128,10 @@ def render(
     contributions: Mapping[str, float],
     city_names: Mapping[str, str],
     limit: int = 3,
+    now: float | None = None,
 ) -> list[str]:
-    """Sentences for the features with the largest positive contributions, best first."""
+    """Sentences for the features with the largest positive contributions, best first. Features are as of
+    the state's time; the deadline sentence counts from ``now`` (default: that time), the day it is read."""
     names = sector_names()
     cities = _names(state.vocabulary)[-1]
     kind = LEAD_KINDS[int(state.leads.kind[lead])]
@@ -106,23 +140,27 @@ def render(
         if contributions[feature] <= 0 or feature not in EXPLAINABLE or len(out) >= limit:
             continue
         value = values.get(feature, 0.0)
+        rule = SAYABLE.get(feature)
+        with np.errstate(invalid="ignore"):
+            if rule is not None and not rule(np.float64(value)):
+                continue
         text: str | None = None
-        if feature == "nace_depth" and value >= 2:
+        if feature == "nace_depth":
             code = _shared_code(state, company, lead)
             if code:
                 text = f"Same sector: {code} {names.get(code, '')}".strip()
-        elif feature == "affinity_max" and value > 0.3:
+        elif feature == "affinity_max":
             text = "Companies in your sector often pursue leads like this"
-        elif feature == "tfidf_word" and value > 0:
+        elif feature == "tfidf_word":
             terms = shared_terms(state, company, lead)
             if terms:
                 text = "Shared terms: " + ", ".join(terms)
-        elif feature in ("translated_cosine", "history_cosine") and value > 0.3:
+        elif feature in ("translated_cosine", "history_cosine"):
             text = "Similar to leads that companies like yours pursued"
-        elif feature == "city_target" and value > 0:
+        elif feature == "city_target":
             city = cities.get(int(state.leads.city[lead]), "")
             text = f"You target {city_names.get(city, city)}"
-        elif feature == "language_overlap" and value > 0:
+        elif feature == "language_overlap":
             text = "You share a working language"
         elif feature == "export":
             level = EXPORT_LEVELS[int(state.companies.export[company])]
@@ -134,9 +172,10 @@ def render(
             text = f"Your size suits {KIND_PLURAL[kind].lower()}"
         elif feature == "company_age":
             text = f"Your company's age suits {KIND_PLURAL[kind].lower()}"
-        elif feature == "days_to_deadline" and np.isfinite(value) and value >= 0:
-            text = f"Deadline in {int(value)} days"
-        elif feature == "lead_positives" and value > 0:
+        elif feature == "days_to_deadline":
+            deadline_end = float(state.leads.deadline_end[lead])
+            text = deadline_reason(days_left(deadline_end, state.at if now is None else now))
+        elif feature == "lead_positives":
             text = f"{round(np.expm1(value))} companies are already interested"
         if text and text not in out:
             out.append(text)
@@ -154,14 +193,16 @@ def explain_many(
     company_rows: np.ndarray,
     lead_rows: np.ndarray,
     limit: int = 3,
+    now: float | None = None,
 ) -> list[list[str]]:
-    """Reasons of many pairs, as ``render`` of the model's ``contributions_many`` gives them, in one model
-    call; ``model`` is a fitted ``ml.pipeline.RankingPipeline`` (not imported: ``ml`` builds on this package).
+    """Reasons of many pairs in one model call; ``model`` is a fitted ``ml.pipeline.RankingPipeline`` (not
+    imported: ``ml`` builds on this package).
 
-    ``contributions_many`` scores every pair once more per explainable feature (12 model calls' worth of
-    rows per stored row: most of the batch's cost). Only the variants that can change the sentences are
-    scored here: a feature whose value is the median contributes nothing, and one whose value ``render``
-    would not put into words (no shared sector, no targeted city, ...) is skipped by it whatever its
+    A feature's contribution is how much it lifts the pair's score over the same pair with that feature at
+    its median (a typical non-match). Scoring that variant for every explainable feature would cost 12
+    model calls' worth of rows per pair (most of the batch's cost); only the variants that can change the
+    sentences are scored here: a feature whose value is the median contributes nothing, and one whose value
+    ``render`` would not put into words (no shared sector, no targeted city, ...) is skipped by it whatever its
     contribution. The result is the same (tests compare both)."""
     if not len(X):
         return []
@@ -189,28 +230,17 @@ def explain_many(
             contributions,
             model.city_names_,
             limit,
+            now,
         )
         out.append(why)
     return out
 
 
 def _sayable(names: Sequence[str], values: np.ndarray) -> np.ndarray:
-    """Where ``render`` can put a feature's value into words (its thresholds, per feature)."""
+    """Where ``render`` can put a feature's value into words (:data:`SAYABLE`), column by column."""
     with np.errstate(invalid="ignore"):
-        rules = {
-            "nace_depth": lambda v: v >= 2,
-            "affinity_max": lambda v: v > 0.3,
-            "tfidf_word": lambda v: v > 0,
-            "translated_cosine": lambda v: v > 0.3,
-            "history_cosine": lambda v: v > 0.3,
-            "city_target": lambda v: v > 0,
-            "language_overlap": lambda v: v > 0,
-            "export": lambda v: v > 0,
-            "days_to_deadline": lambda v: np.isfinite(v) & (v >= 0),
-            "lead_positives": lambda v: v > 0,
-        }
         columns = [
-            rules[name](values[:, k]) if name in rules else np.ones(len(values), dtype=bool)
+            SAYABLE[name](values[:, k]) if name in SAYABLE else np.ones(len(values), dtype=bool)
             for k, name in enumerate(names)
         ]
     return np.column_stack(columns) if columns else np.zeros(values.shape, dtype=bool)

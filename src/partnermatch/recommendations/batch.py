@@ -3,7 +3,9 @@
 The batch runs after training (``partnermatch train``, ``partnermatch demo``), when a version without
 rows is activated, and on ``partnermatch recommendations refresh``. A company created, approved or
 changed gets its rows recomputed, and a created, changed or reopened lead is scored against every
-approved company and merged into the lists it makes (see :func:`refresh_company`, :func:`refresh_lead`).
+approved company and merged into the lists it makes: the change removes the old rows in its own
+transaction and leaves the recomputation to a job after the response (see :func:`refresh_company`,
+:func:`refresh_lead`, ``partnermatch.jobs``).
 
 Scoring follows the pipeline's batch path (``RankingPipeline.rank_companies``): features of a chunk of
 companies against every open lead at once, the same candidate generation, the learned score for the
@@ -18,6 +20,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -25,13 +28,16 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
+from partnermatch import jobs
 from partnermatch.clock import local_date
 from partnermatch.companies.models import Company
 from partnermatch.enums import CompanyStatus
+from partnermatch.jobs import Job
 from partnermatch.leads.models import Lead
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.repository import (
     CandidateRepository,
+    ListBounds,
     ModelVersionRepository,
     RecommendableLeadRepository,
     StoredRecommendationRepository,
@@ -230,7 +236,9 @@ def rank_and_explain(
         probability = np.clip(model.probability(raw), 0.0, 1.0)
         timings.score += time.perf_counter() - started
         started = time.perf_counter()
-        reasons = explain(model, state, X, serving.company_rows[indices][ri], serving.lead_rows[ci])
+        reasons = explain(
+            model, state, X, serving.company_rows[indices][ri], serving.lead_rows[ci], now=time.time()
+        )
         timings.reasons += time.perf_counter() - started
         timings.reason_rows += len(ri)
         for k in range(len(ri)):
@@ -255,12 +263,13 @@ def explain(
     company_rows: npt.NDArray[np.int64],
     lead_rows: npt.NDArray[np.int64],
     limit: int = 3,
+    now: float | None = None,
 ) -> list[list[str]]:
     """Reasons of many pairs in one model call (see ``ranking.reasons.explain_many``); a pair without a
     strong signal still gets a sentence."""
     from partnermatch.ranking.reasons import explain_many
 
-    reasons = explain_many(model, state, X, company_rows, lead_rows, limit)
+    reasons = explain_many(model, state, X, company_rows, lead_rows, limit, now)
     return [why or [NO_STRONG_REASON] for why in reasons]
 
 
@@ -328,32 +337,43 @@ async def active_version(session: Session) -> ModelVersion | None:
     return await ModelVersionRepository(session=session).active()
 
 
-async def store(
+@dataclass
+class Prepared:
+    """What a batch has read: the model, the subjects, and the state they are scored in."""
+
+    model: RankingPipeline
+    inputs: Inputs
+    serving: ServingState
+    timings: Timings
+
+
+async def prepare(
     session: Session,
     version: ModelVersion,
-    company_ids: Sequence[UUID] | None = None,
-    *,
-    top: int | None = None,
+    company_ids: Sequence[UUID] | None,
     changed: Company | None = None,
-) -> Timings:
-    """Compute and store the top ``top`` leads of the approved companies (all, or those of ``company_ids``)
-    for ``version``, replacing that version's rows of those companies. Does not commit."""
-    top = top or get_settings().stored_recommendations
+) -> Prepared:
     timings = Timings()
     started = time.perf_counter()
     model = await asyncio.to_thread(load_model, version)
     inputs = await _inputs(session, model, company_ids, changed)
     timings.load = time.perf_counter() - started
     timings.companies, timings.leads = len(inputs.companies), len(inputs.leads)
-
     begun = time.perf_counter()
     # In the event loop: encoding reads the ORM profiles, which must not load anything from another thread.
     serving = serving_state(model, inputs.companies, inputs.leads)
     timings.state = time.perf_counter() - begun
-    ranked = await asyncio.to_thread(rank_and_explain, model, serving, inputs.excluded, top, timings)
-    started = time.perf_counter()
+    return Prepared(model, inputs, serving, timings)
+
+
+async def rank_prepared(prepared: Prepared, version: ModelVersion, top: int) -> list[dict[str, Any]]:
+    """The stored rows of the prepared companies (CPU-bound work in a thread, outside any transaction)."""
+    serving, inputs = prepared.serving, prepared.inputs
+    ranked = await asyncio.to_thread(
+        rank_and_explain, prepared.model, serving, inputs.excluded, top, prepared.timings
+    )
     now = datetime.now(UTC)
-    rows = [
+    return [
         {
             "model_version_id": version.id,
             "company_id": inputs.companies[r.company].id,
@@ -367,7 +387,23 @@ async def store(
         }
         for r in ranked
     ]
+
+
+async def store(
+    session: Session,
+    version: ModelVersion,
+    company_ids: Sequence[UUID] | None = None,
+    *,
+    top: int | None = None,
+    changed: Company | None = None,
+) -> Timings:
+    """Compute and store the top ``top`` leads of the approved companies (all, or those of ``company_ids``)
+    for ``version``, replacing that version's rows of those companies. Does not commit."""
+    prepared = await prepare(session, version, company_ids, changed)
+    rows = await rank_prepared(prepared, version, top or get_settings().stored_recommendations)
+    started = time.perf_counter()
     await StoredRecommendationRepository(session=session).replace(version.id, company_ids, rows)
+    timings = prepared.timings
     timings.write = time.perf_counter() - started
     timings.rows = len(rows)
     return timings
@@ -380,107 +416,161 @@ async def store_if_missing(session: Session, version: ModelVersion) -> Timings |
     return await store(session, version)
 
 
+COMPANY_JOB = "recommendations.company"
+LEAD_JOB = "recommendations.lead"
+
+
 async def refresh_company(session: Session, company: Company) -> None:
-    """Recompute a created, approved or changed company's rows (its profile encoded again); a company that
-    is not approved loses them.
+    """After a company is created, approved or changed: its stored rows go now, in the change's
+    transaction, and an approved company's list is recomputed after the commit (:func:`recompute_company`).
 
-    In the request's transaction rather than a background task: it is the on-demand path's work (one
-    company against the open leads, about the on-demand latency), its rows commit or roll back with the
-    change, and on SQLite a background writer would contend for the one write lock with the requests."""
-    store_rows = StoredRecommendationRepository(session=session)
-    version = await active_version(session)
-    if version is None:
-        return
-    if company.status != CompanyStatus.APPROVED.value:
-        await store_rows.replace(version.id, [company.id], [])
-        return
+    Meanwhile the endpoint scores the company on demand, so it never serves rows of an old profile; the
+    person who made the change does not wait for the recomputation (seconds at 10,000 companies)."""
     await session.flush()
-    await store(session, version, [company.id], changed=company)
+    await StoredRecommendationRepository(session=session).forget_company(company.id)
+    if company.status == CompanyStatus.APPROVED.value and await active_version(session) is not None:
+        jobs.after_commit(
+            session, Job((COMPANY_JOB, str(company.id)), partial(recompute_company, company_id=company.id))
+        )
 
 
-async def refresh_lead(session: Session, lead: Lead, *, top: int | None = None) -> None:
-    """Score a created, changed or reopened lead against every approved company and merge it into each
-    company's stored list where it makes the top ``top``; its old rows go first (also of inactive versions,
-    which would otherwise keep serving its old profile after a rollback). A lead that is not recommendable
-    (closed, expired, in a suspended city) is only removed.
+async def refresh_lead(session: Session, lead: Lead) -> None:
+    """After a lead is created, changed, reopened or closed: its stored rows go now (of every version: an
+    older one would serve its old profile after a rollback), and a recommendable lead is merged into the
+    lists it makes after the commit (:func:`merge_lead`)."""
+    await session.flush()
+    await StoredRecommendationRepository(session=session).forget_lead(lead.id)
+    if await active_version(session) is not None:
+        jobs.after_commit(session, Job((LEAD_JOB, str(lead.id)), partial(merge_lead, lead_id=lead.id)))
 
-    In the request's transaction, like :func:`refresh_company`: scoring one lead against every approved
-    company is one vectorised model call (measured in the README), and the merge is a few statements."""
+
+async def recompute_company(
+    sessions: jobs.SessionFactory, company_id: UUID, *, top: int | None = None
+) -> None:
+    """Job: an approved company's list for the active version, from its current profile (encoded again;
+    its history stays what the model knows). Reads, ranks outside any transaction, then writes briefly."""
+    async with sessions() as session:
+        version = await active_version(session)
+        found = await CandidateRepository(session=session).by_ids([company_id])
+        company = found[0] if found else None
+        if version is None or company is None or company.status != CompanyStatus.APPROVED.value:
+            return
+        seen = (version.id, company.updated_at)
+        prepared = await prepare(session, version, [company_id], changed=company)
+    rows = await rank_prepared(prepared, version, top or get_settings().stored_recommendations)
+    async with sessions.begin() as session:
+        stored = StoredRecommendationRepository(session=session)
+        await stored.lock(f"{COMPANY_JOB}:{company_id}")
+        if await _company_stamp(session, company_id) != seen:
+            return  # changed again (or the model was switched): that change's own job recomputes the list
+        await stored.replace(version.id, [company_id], rows)
+
+
+async def merge_lead(sessions: jobs.SessionFactory, lead_id: UUID, *, top: int | None = None) -> None:
+    """Job: score a recommendable lead against every approved company with a stored list and merge it
+    into each list where it makes the top ``top``. A company without rows is scored on demand, which sees
+    this lead anyway. Reads, scores outside any transaction, then writes briefly."""
     top = top or get_settings().stored_recommendations
-    stored = StoredRecommendationRepository(session=session)
-    await session.flush()
-    await stored.forget_lead(lead.id)
+    async with sessions() as session:
+        version = await active_version(session)
+        seen = await _lead_stamp(session, lead_id)
+        lead = await CandidateRepository(session=session).lead(lead_id)
+        if version is None or seen is None or seen[0] != version.id or lead is None:
+            return
+        bounds = await StoredRecommendationRepository(session=session).bounds(version.id)
+        if not bounds:
+            return
+        model = await asyncio.to_thread(load_model, version)
+        settled = {c for c, _ in await RecommendableLeadRepository(session=session).settled_pairs([lead_id])}
+        companies = await _companies(session, model, None, among=bounds.keys() - settled)
+        if not companies:
+            return
+        subject = Subject(lead.id, external_key(lead.external_id, lead.id), lead)
+        serving = serving_state(model, companies, [subject])
+    merged, cut, overflow = await asyncio.to_thread(_merge, model, serving, companies, bounds, top)
+    computed_at = datetime.now(UTC)
+    async with sessions.begin() as session:
+        stored = StoredRecommendationRepository(session=session)
+        await stored.lock(f"{LEAD_JOB}:{lead_id}")
+        if await _lead_stamp(session, lead_id) != seen:
+            return  # changed, closed or the model switched since: a later job (or none) decides
+        await stored.forget_lead(lead_id)
+        await stored.insert(
+            [
+                {
+                    "model_version_id": version.id,
+                    "company_id": companies[m.company].id,
+                    "lead_id": lead_id,
+                    "ranking_score": m.ranking_score,
+                    "score": m.probability,
+                    "method": _method(bool(serving.company_new[m.company]), bool(serving.lead_new[0])),
+                    "reasons": m.reasons,
+                    "truncated": bounds[companies[m.company].id].truncated,
+                    "computed_at": computed_at,
+                }
+                for m in merged
+            ]
+        )
+        await stored.drop_lowest(version.id, overflow)
+        await stored.mark_truncated(version.id, cut)
+
+
+async def _company_stamp(session: Session, company_id: UUID) -> tuple[int, datetime] | None:
     version = await active_version(session)
-    if version is None:
-        return
+    found = await CandidateRepository(session=session).by_ids([company_id])
+    if version is None or not found or found[0].status != CompanyStatus.APPROVED.value:
+        return None
+    return version.id, found[0].updated_at
+
+
+async def _lead_stamp(session: Session, lead_id: UUID) -> tuple[int, datetime] | None:
+    """(active version, the lead's last change) while the lead is recommendable, else None."""
+    version = await active_version(session)
     now = datetime.now(UTC)
-    repository = RecommendableLeadRepository(session=session)
-    if not await repository.is_recommendable(lead.id, local_date(now), now):
-        return
-    bounds = await stored.bounds(version.id)
-    if not bounds:
-        return
-    model = await asyncio.to_thread(load_model, version)
-    # Only companies with a stored list: one without rows is scored on demand, which sees this lead anyway.
-    settled = {c for c, _ in await repository.settled_pairs([lead.id])}
-    wanted = bounds.keys() - settled
-    companies = await _companies(session, model, None, among=wanted)
-    if not companies:
-        return
-    subject = Subject(lead.id, external_key(lead.external_id, lead.id), lead)
+    if version is None or not await RecommendableLeadRepository(session=session).is_recommendable(
+        lead_id, local_date(now), now
+    ):
+        return None
+    lead = await CandidateRepository(session=session).lead(lead_id)
+    return None if lead is None else (version.id, lead.updated_at)
 
-    serving = serving_state(model, companies, [subject])
 
-    def compute() -> tuple[list[Merge], list[UUID], list[tuple[UUID, float]]]:
-        raw, X = score_lead(model, serving)
-        probability = np.clip(model.probability(raw), 0.0, 1.0)
-        merged, cut, overflow = [], [], []
-        for i, s in enumerate(companies):
-            b = bounds[s.id]
-            # A cut list keeps its length: the lead enters above its lowest row, which leaves. A complete
-            # list takes the lead, up to ``top`` rows; beyond, it is cut.
-            if b.truncated:
-                if raw[i] > b.lowest:
-                    merged.append(i)
-                    overflow.append((s.id, b.lowest))
-            elif b.count < top:
-                merged.append(i)
-            elif raw[i] > b.lowest:
+def _merge(
+    model: RankingPipeline,
+    serving: ServingState,
+    companies: Sequence[Subject],
+    bounds: dict[UUID, ListBounds],
+    top: int,
+) -> tuple[list[Merge], list[UUID], list[tuple[UUID, float]]]:
+    raw, X = score_lead(model, serving)
+    probability = np.clip(model.probability(raw), 0.0, 1.0)
+    merged, cut, overflow = [], [], []
+    for i, s in enumerate(companies):
+        b = bounds[s.id]
+        # A cut list keeps its length: the lead enters above its lowest row, which leaves. A complete
+        # list takes the lead, up to ``top`` rows; beyond, it is cut.
+        if b.truncated:
+            if raw[i] > b.lowest:
                 merged.append(i)
                 overflow.append((s.id, b.lowest))
-            else:
-                cut.append(s.id)
-        index = np.array(merged, dtype=np.int64)
-        reasons = explain(
-            model,
-            serving.state,
-            X[index],
-            serving.company_rows[index],
-            np.repeat(serving.lead_rows, len(index)),
-        )
-        rows = [Merge(i, float(raw[i]), float(probability[i]), reasons[k]) for k, i in enumerate(merged)]
-        return rows, cut, overflow
-
-    merged, cut, overflow = await asyncio.to_thread(compute)
-    computed_at = datetime.now(UTC)
-    await stored.insert(
-        [
-            {
-                "model_version_id": version.id,
-                "company_id": companies[m.company].id,
-                "lead_id": lead.id,
-                "ranking_score": m.ranking_score,
-                "score": m.probability,
-                "method": _method(bool(serving.company_new[m.company]), bool(serving.lead_new[0])),
-                "reasons": m.reasons,
-                "truncated": bounds[companies[m.company].id].truncated,
-                "computed_at": computed_at,
-            }
-            for m in merged
-        ]
+        elif b.count < top:
+            merged.append(i)
+        elif raw[i] > b.lowest:
+            merged.append(i)
+            overflow.append((s.id, b.lowest))
+        else:
+            cut.append(s.id)
+    index = np.array(merged, dtype=np.int64)
+    reasons = explain(
+        model,
+        serving.state,
+        X[index],
+        serving.company_rows[index],
+        np.repeat(serving.lead_rows, len(index)),
+        now=time.time(),
     )
-    await stored.drop_lowest(version.id, overflow)
-    await stored.mark_truncated(version.id, cut)
+    rows = [Merge(i, float(raw[i]), float(probability[i]), reasons[k]) for k, i in enumerate(merged)]
+    return rows, cut, overflow
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,7 @@ class StoredRow:
     score: float
     method: str
     reasons: list[str]
+    deadline: date | None
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,9 @@ class StoredRecommendationRepository(SQLAlchemyAsyncRepository[StoredRecommendat
         """The company's stored rows that are still recommendable, best first (serving's filters in SQL)."""
         s = StoredRecommendation
         rows = await self.session.execute(
-            select(s.lead_id, Lead.title, Lead.kind, Lead.city_id, s.score, s.method, s.reasons)
+            select(
+                s.lead_id, Lead.title, Lead.kind, Lead.city_id, s.score, s.method, s.reasons, Lead.deadline
+            )
             .join(Lead, Lead.id == s.lead_id)
             .where(
                 s.model_version_id == version_id,
@@ -233,9 +236,23 @@ class StoredRecommendationRepository(SQLAlchemyAsyncRepository[StoredRecommendat
             await self.session.execute(insert(table), list(rows[start : start + 5 * CHUNK]))
 
     async def forget_lead(self, lead_id: UUID) -> None:
+        """The lead's rows of every version: an older one would serve its old profile after a rollback."""
         await self.session.execute(
             delete(StoredRecommendation).where(StoredRecommendation.lead_id == lead_id)
         )
+
+    async def forget_company(self, company_id: UUID) -> None:
+        """The company's rows of every version (see :meth:`forget_lead`)."""
+        await self.session.execute(
+            delete(StoredRecommendation).where(StoredRecommendation.company_id == company_id)
+        )
+
+    async def lock(self, key: str) -> None:
+        """Serialise the writers of one company's or lead's rows until this transaction ends. PostgreSQL
+        needs it (two writers could both delete, then both insert the same pairs); SQLite's transactions
+        take the one write lock at BEGIN already."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
     async def bounds(self, version_id: int) -> dict[UUID, ListBounds]:
         """Per company with stored rows: how many, the lowest ranking score, and whether it was cut."""
@@ -250,16 +267,25 @@ class StoredRecommendationRepository(SQLAlchemyAsyncRepository[StoredRecommendat
         return {c: ListBounds(n, low, bool(cut)) for c, n, low, cut in rows.tuples().all()}
 
     async def drop_lowest(self, version_id: int, lowest: Sequence[tuple[UUID, float]]) -> None:
-        """Remove each company's row with the given (its lowest) ranking score, and mark its list as cut."""
+        """Remove each company's last row, whose ranking score is the given (lowest) one, and mark its list
+        as cut. One row only: leads can tie on the lowest score, and the list must keep its length."""
         if not lowest:
             return
         table = cast_table(StoredRecommendation)
-        await self.session.execute(
-            delete(table).where(
+        last = (
+            select(table.c.id)
+            .where(
                 table.c.model_version_id == version_id,
                 table.c.company_id == bindparam("company"),
                 table.c.ranking_score == bindparam("lowest"),
-            ),
+            )
+            # Serving orders by (ranking_score desc, lead_id): of tied rows, the one with the largest id is last.
+            .order_by(table.c.lead_id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        await self.session.execute(
+            delete(table).where(table.c.id == last),
             [{"company": c, "lowest": score} for c, score in lowest],
         )
         await self.mark_truncated(version_id, [c for c, _ in lowest])

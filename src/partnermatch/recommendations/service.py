@@ -8,10 +8,12 @@ created after training are added to a copy of that state from their profiles (co
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from ml.pipeline import RankingPipeline
 
     from partnermatch.ranking.data import Companies, Leads
+
+logger = logging.getLogger(__name__)
 
 LEARNED = "learned"
 # The same model, on a company or lead created after training: its features come from the profile alone.
@@ -73,6 +77,14 @@ class ModelRegistry:
 
     async def active(self) -> ModelVersion | None:
         return await self.repository.active()
+
+    async def require_active(self) -> ModelVersion:
+        row = await self.repository.active()
+        if row is None:
+            raise ModelUnavailable(
+                "no ranking model is active: run `partnermatch train` (or `partnermatch demo`)"
+            )
+        return row
 
     async def register(
         self, metadata: dict[str, Any], artifact: str, *, activate: bool = True
@@ -140,6 +152,18 @@ def load_model(row: ModelVersion) -> RankingPipeline:
         return model
 
 
+async def warm_active_model(sessions: Callable[[], AsyncSession]) -> None:
+    """Load the active model before the first request needs it (seconds per worker at 10,000 companies).
+    A request that comes first waits for the same load; a failure is logged and left to that request."""
+    try:
+        async with sessions() as session:
+            row = await ModelVersionRepository(session=session).active()
+        if row is not None:
+            await asyncio.to_thread(load_model, row)
+    except Exception:
+        logger.exception("loading the active ranking model at start-up failed")
+
+
 class ListedLead(Protocol):
     """What a recommendation shows of its lead: a ``Lead``, or a stored row's columns."""
 
@@ -192,11 +216,7 @@ class RecommendationService:
         self, company_id: UUID, principal: Principal, limit: int, city: str | None, kind: str | None
     ) -> Recommendations:
         company = await self.company_for(company_id, principal)
-        row = await self.registry.active()
-        if row is None:
-            raise ModelUnavailable(
-                "no ranking model is active: run `partnermatch train` (or `partnermatch demo`)"
-            )
+        row = await self.registry.require_active()
         if company.status != CompanyStatus.APPROVED.value:
             note = f"the company is {company.status}: only approved companies get recommendations"
             return Recommendations(company, row.version, [], note)
@@ -207,16 +227,32 @@ class RecommendationService:
         # companies without rows for this version, are scored on demand.
         stored = await self.stored.served(row.id, company.id, limit, local_date(now), now, city, kind)
         if stored.stored and (len(stored.rows) == limit or not stored.truncated):
+            today = local_date(now)
             items = [
-                Scored(r, r.score, r.method, tuple(r.reasons) or (NO_STRONG_REASON,)) for r in stored.rows
+                Scored(r, r.score, r.method, current_reasons(r.reasons, r.deadline, today))
+                for r in stored.rows
             ]
             return Recommendations(company, row.version, items, None, STORED)
         # Unpickling and hashing a large file must not block the event loop.
         model = await asyncio.to_thread(load_model, row)
         leads = await self.leads.open_for(company.id, local_date(now), now, city, kind)
         return Recommendations(
-            company, row.version, score_leads(model, company, leads, limit), None, ON_DEMAND
+            company, row.version, score_leads(model, company, leads, limit, row.created_at), None, ON_DEMAND
         )
+
+
+def current_reasons(reasons: Sequence[str], deadline: date | None, today: date) -> tuple[str, ...]:
+    """Stored reasons as of today: the deadline sentence was written on the batch's day."""
+    from partnermatch.ranking.reasons import DEADLINE_PREFIX, deadline_reason
+
+    if not reasons:
+        return (NO_STRONG_REASON,)
+    return tuple(
+        deadline_reason((deadline - today).days)
+        if deadline is not None and reason.startswith(DEADLINE_PREFIX)
+        else reason
+        for reason in reasons
+    )
 
 
 def company_frame(rows: Sequence[Company]) -> Companies:
@@ -264,9 +300,16 @@ def lead_frame(rows: Sequence[Lead]) -> Leads:
     )
 
 
-def score_leads(model: RankingPipeline, company: Company, leads: Sequence[Lead], limit: int) -> list[Scored]:
+def score_leads(
+    model: RankingPipeline,
+    company: Company,
+    leads: Sequence[Lead],
+    limit: int,
+    trained_at: datetime | None = None,
+) -> list[Scored]:
     """The leads' candidates for the company scored by the model (see ``RankingPipeline.rank``); profiles
-    created after training are added to its state first."""
+    created after training are added to its state first, and so is the company's profile when it changed
+    after ``trained_at`` (the stored rows are recomputed from it too)."""
     state = model.state_
     company_key = external_key(company.external_id, company.id)
     by_key = {external_key(lead.external_id, lead.id): lead for lead in leads}
@@ -275,11 +318,14 @@ def score_leads(model: RankingPipeline, company: Company, leads: Sequence[Lead],
     known_leads = set(state.leads.ids)
     new_leads = [lead for key, lead in by_key.items() if key not in known_leads]
     new_company = company_key not in set(state.companies.ids)
-    if new_leads or new_company:
+    changed = not new_company and trained_at is not None and company.updated_at > trained_at
+    if new_leads or new_company or changed:
         state = model.with_profiles(
-            company_frame([company]) if new_company else None, lead_frame(new_leads) if new_leads else None
+            company_frame([company]) if new_company or changed else None,
+            lead_frame(new_leads) if new_leads else None,
+            changed=changed,
         )
-    items = model.rank(company_key, list(by_key), limit=limit, state=state)
+    items = model.rank(company_key, list(by_key), limit=limit, state=state, now=time.time())
     return [
         Scored(
             by_key[item["lead_id"]],
@@ -319,11 +365,7 @@ class MissionCandidateService:
         mission = await self.repository.mission(mission_id)
         if mission is None:
             raise NotFound.for_id("mission", mission_id)
-        row = await self.registry.active()
-        if row is None:
-            raise ModelUnavailable(
-                "no ranking model is active: run `partnermatch train` (or `partnermatch demo`)"
-            )
+        row = await self.registry.require_active()
         model = await asyncio.to_thread(load_model, row)
         participants = await self.repository.participants(mission.id)
         taken = sum(status in HOLDS_PLACE for status in participants.values())
@@ -439,11 +481,7 @@ class LeadCandidateService:
         lead = await self.repository.lead(lead_id)
         if lead is None:
             raise NotFound.for_id("lead", lead_id)
-        row = await self.registry.active()
-        if row is None:
-            raise ModelUnavailable(
-                "no ranking model is active: run `partnermatch train` (or `partnermatch demo`)"
-            )
+        row = await self.registry.require_active()
         model = await asyncio.to_thread(load_model, row)
         settled = await self.repository.settled_companies(lead.id)
         companies = [c for c in await self.repository.approved() if c.id not in settled]
@@ -465,7 +503,7 @@ def score_companies(
         state = model.with_profiles(
             company_frame(new_companies) if new_companies else None, lead_frame([lead]) if new_lead else None
         )
-    items = model.rank_companies_for_lead(lead_key, list(by_key), limit=limit, state=state)
+    items = model.rank_companies_for_lead(lead_key, list(by_key), limit=limit, state=state, now=time.time())
     return [
         CompanyScore(
             by_key[item["company_id"]],

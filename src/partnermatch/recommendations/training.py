@@ -26,7 +26,7 @@ def default_artifact(settings: Settings) -> Path:
     return Path(settings.var_dir) / "models" / f"ranker-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}.joblib"
 
 
-def fit_and_save(data: Path, out: Path, max_iter: int) -> Trained:
+def fit_and_save(data: Path, out: Path, max_iter: int | None = None) -> Trained:
     """CPU-bound: call it outside the event loop (or in a thread)."""
     from ml.artifact import save
     from ml.pipeline import RankingPipeline
@@ -35,7 +35,7 @@ def fit_and_save(data: Path, out: Path, max_iter: int) -> Trained:
 
     started = time.perf_counter()
     ds = load_dataset(data)
-    model = RankingPipeline(max_iter=max_iter).fit(ds)
+    model = RankingPipeline(**({} if max_iter is None else {"max_iter": max_iter})).fit(ds)
     metadata = save(model, ds, out)
     return Trained(out.resolve(), metadata, time.perf_counter() - started)
 
