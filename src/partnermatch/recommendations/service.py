@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.repository import (
     CandidateRepository,
     ModelVersionRepository,
+    OpenLead,
     RecommendableLeadRepository,
     StoredRecommendationRepository,
 )
@@ -236,8 +237,17 @@ class RecommendationService:
         # Unpickling and hashing a large file must not block the event loop.
         model = await asyncio.to_thread(load_model, row)
         leads = await self.leads.open_for(company.id, local_date(now), now, city, kind)
+        from partnermatch.ranking.features import lead_index
+
+        known = lead_index(model.state_)
+        unknown = [lead.id for lead in leads if external_key(lead.external_id, lead.id) not in known]
+        profiles = {lead.id: lead for lead in await self.leads.profiles(unknown)}
         return Recommendations(
-            company, row.version, score_leads(model, company, leads, limit, row.created_at), None, ON_DEMAND
+            company,
+            row.version,
+            score_leads(model, company, leads, limit, row.created_at, profiles),
+            None,
+            ON_DEMAND,
         )
 
 
@@ -303,26 +313,35 @@ def lead_frame(rows: Sequence[Lead]) -> Leads:
 def score_leads(
     model: RankingPipeline,
     company: Company,
-    leads: Sequence[Lead],
+    leads: Sequence[OpenLead | Lead],
     limit: int,
     trained_at: datetime | None = None,
+    profiles: Mapping[UUID, Lead] | None = None,
 ) -> list[Scored]:
-    """The leads' candidates for the company scored by the model (see ``RankingPipeline.rank``); profiles
-    created after training are added to its state first, and so is the company's profile when it changed
-    after ``trained_at`` (the stored rows are recomputed from it too)."""
+    """The leads' candidates for the company scored by the model (see ``RankingPipeline.rank``). Profiles
+    created after training are added to its state first (a lead the model does not know must be a ``Lead``
+    or have its profile in ``profiles``), and so is the company's profile when it changed after
+    ``trained_at`` (the stored rows are recomputed from it too)."""
     state = model.state_
     company_key = external_key(company.external_id, company.id)
     by_key = {external_key(lead.external_id, lead.id): lead for lead in leads}
     if not by_key:
         return []
-    known_leads = set(state.leads.ids)
-    new_leads = [lead for key, lead in by_key.items() if key not in known_leads]
+    from partnermatch.ranking.features import lead_index
+
+    known_leads = lead_index(state)
+    new_keys = {key for key in by_key if key not in known_leads}
+    new_profiles = [
+        lead if isinstance(lead, Lead) else (profiles or {})[lead.id]
+        for key, lead in by_key.items()
+        if key in new_keys
+    ]
     new_company = company_key not in set(state.companies.ids)
     changed = not new_company and trained_at is not None and company.updated_at > trained_at
-    if new_leads or new_company or changed:
+    if new_keys or new_company or changed:
         state = model.with_profiles(
             company_frame([company]) if new_company or changed else None,
-            lead_frame(new_leads) if new_leads else None,
+            lead_frame(new_profiles) if new_profiles else None,
             changed=changed,
         )
     items = model.rank(company_key, list(by_key), limit=limit, state=state, now=time.time())
@@ -330,7 +349,7 @@ def score_leads(
         Scored(
             by_key[item["lead_id"]],
             float(item["score"]),
-            COLD_START if new_company or by_key[item["lead_id"]] in new_leads else LEARNED,
+            COLD_START if new_company or item["lead_id"] in new_keys else LEARNED,
             tuple(item["reasons"]) or (NO_STRONG_REASON,),
         )
         for item in items
