@@ -319,10 +319,16 @@ async def _inputs(
     companies = await _companies(session, model, company_ids, changed)
     known = set(model.state_.leads.ids)
     repository = RecommendableLeadRepository(session=session)
-    leads = []
-    for lead in await repository.open_leads(local_date(now), now):
-        key = external_key(lead.external_id, lead.id)
-        leads.append(Subject(lead.id, key, lead if key not in known else None))
+    open_leads = await repository.open_leads(local_date(now), now)
+    keys = [external_key(lead.external_id, lead.id) for lead in open_leads]
+    # Whole leads only where the model needs the profile: reading thousands as objects costs seconds.
+    profiles = {
+        lead.id: lead
+        for lead in await repository.profiles(
+            [lead.id for lead, key in zip(open_leads, keys, strict=True) if key not in known]
+        )
+    }
+    leads = [Subject(lead.id, key, profiles.get(lead.id)) for lead, key in zip(open_leads, keys, strict=True)]
     company_at = {s.id: i for i, s in enumerate(companies)}
     lead_at = {s.id: j for j, s in enumerate(leads)}
     settled = await repository.settled_pairs(

@@ -105,6 +105,9 @@ class OpenLead:
     city_id: str
 
 
+OPEN_LEAD_COLUMNS = (Lead.id, Lead.external_id, Lead.title, Lead.kind, Lead.city_id)
+
+
 class RecommendableLeadRepository(SQLAlchemyAsyncRepository[Lead]):
     model_type = Lead
 
@@ -116,7 +119,7 @@ class RecommendableLeadRepository(SQLAlchemyAsyncRepository[Lead]):
         Columns, not ORM objects: a request scores thousands of leads the model knows by their key, and
         building an object (with its sector and language rows) for each took half of its time."""
         rows = await self.session.execute(
-            select(Lead.id, Lead.external_id, Lead.title, Lead.kind, Lead.city_id)
+            select(*OPEN_LEAD_COLUMNS)
             .where(*recommendable(company_id, today, now, city, kind))
             .order_by(Lead.published_at.desc(), Lead.id)
             .limit(MAX_CANDIDATES)
@@ -130,12 +133,15 @@ class RecommendableLeadRepository(SQLAlchemyAsyncRepository[Lead]):
             found.extend((await self.session.scalars(select(Lead).where(Lead.id.in_(part)))).all())
         return found
 
-    async def open_leads(self, today: date, now: datetime) -> Sequence[Lead]:
-        """Every lead some company may be recommended (settled pairs are excluded per company)."""
-        rows = await self.session.scalars(
-            select(Lead).where(*recommendable(None, today, now)).order_by(Lead.published_at.desc(), Lead.id)
+    async def open_leads(self, today: date, now: datetime) -> list[OpenLead]:
+        """Every lead some company may be recommended (settled pairs are excluded per company), as
+        columns (see :meth:`open_for`)."""
+        rows = await self.session.execute(
+            select(*OPEN_LEAD_COLUMNS)
+            .where(*recommendable(None, today, now))
+            .order_by(Lead.published_at.desc(), Lead.id)
         )
-        return rows.all()
+        return [OpenLead(*row) for row in rows.tuples().all()]
 
     async def is_recommendable(self, lead_id: UUID, today: date, now: datetime) -> bool:
         found = await self.session.scalar(
