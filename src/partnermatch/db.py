@@ -1,11 +1,14 @@
 """Engine, session and migration plumbing shared by the app, the CLI and background jobs."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.base import orm_registry
 from advanced_alchemy.extensions.litestar import (
@@ -13,18 +16,22 @@ from advanced_alchemy.extensions.litestar import (
     AsyncSessionConfig,
     SQLAlchemyAsyncConfig,
 )
+from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_TERMINUS_ASGI_EVENTS
 from advanced_alchemy.types import GUID
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from litestar.types import HTTPResponseStartEvent, Message, Scope
 from sqlalchemy import ColumnElement, event, func, or_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.pool import NullPool
 
-from partnermatch.errors import DatabaseNotMigratedError
+from partnermatch.errors import PROBLEM_JSON, DatabaseNotMigratedError
 from partnermatch.settings import Settings
 
+logger = logging.getLogger(__name__)
 metadata = orm_registry.metadata
 VERSION_TABLE = "alembic_versions"
 
@@ -95,12 +102,10 @@ def alchemy_config(
     engine: AsyncEngine | None = None,
     session_maker: async_sessionmaker[AsyncSession] | None = None,
 ) -> SQLAlchemyAsyncConfig:
-    return SQLAlchemyAsyncConfig(
+    config = SQLAlchemyAsyncConfig(
         engine_instance=engine or create_engine(settings),
         session_maker=session_maker,
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        # The one place where a request's work is committed (2xx) or rolled back.
-        before_send_handler="autocommit",
         # errors.handle_exception turns repository errors into problem details too.
         set_default_exception_handler=False,
         alembic_config=AlembicAsyncConfig(
@@ -109,6 +114,75 @@ def alchemy_config(
             render_as_batch=True,
         ),
     )
+    # Set after construction: the config may rename its scope key to keep it unique among configs.
+    config.before_send_handler = transaction_handler(config.session_scope_key)
+    return config
+
+
+NOT_SAVED_STATUS = 503
+_REPLACEMENT_KEY = "partnermatch.not_saved"
+
+
+def transaction_handler(session_scope_key: str) -> Callable[[Message, Scope], Awaitable[None]]:
+    """The one place where a request's work is committed (2xx) or rolled back, and its session closed.
+
+    advanced-alchemy's autocommit handler does the same, but when the commit itself fails it logs at debug
+    level and lets the 2xx response go out: the client would be told "saved" when nothing was. Here a
+    failed commit turns the response, before any byte of it is sent, into a 503 problem saying so.
+    """
+
+    async def handler(message: Message, scope: Scope) -> None:
+        session = cast("AsyncSession | None", get_aa_scope_state(scope, session_scope_key))
+        try:
+            if message["type"] == "http.response.start" and session is not None:
+                if 200 <= message["status"] < 300:
+                    try:
+                        await session.commit()
+                    except Exception:
+                        logger.exception("commit failed: the response becomes a %s problem", NOT_SAVED_STATUS)
+                        with contextlib.suppress(Exception):
+                            await session.rollback()
+                        _not_saved(message, scope)
+                else:
+                    try:
+                        await session.rollback()
+                    except Exception:
+                        # The connection is gone; closing below discards the transaction anyway.
+                        logger.warning("rollback failed", exc_info=True)
+            elif message["type"] == "http.response.body":
+                replacement = scope["state"].pop(_REPLACEMENT_KEY, None)
+                if replacement is not None:
+                    message["body"] = replacement
+                    message["more_body"] = False
+        finally:
+            if session is not None and message["type"] in SESSION_TERMINUS_ASGI_EVENTS:
+                with contextlib.suppress(Exception):
+                    await session.close()
+                delete_aa_scope_state(scope, session_scope_key)
+
+    return handler
+
+
+def _not_saved(message: HTTPResponseStartEvent, scope: Scope) -> None:
+    headers = {bytes(k).lower() for k, _ in message.get("headers", [])}
+    if b"content-length" not in headers:
+        # A streamed body cannot be replaced; streamed answers are reads, whose commit writes nothing.
+        return
+    body = msgspec.json.encode(
+        {
+            "type": "about:blank",
+            "title": "Not saved",
+            "status": NOT_SAVED_STATUS,
+            "detail": "the database did not commit the change, so nothing was changed; try again",
+        }
+    )
+    message["status"] = NOT_SAVED_STATUS
+    # Only these: a cookie or location of the answer that was not saved must not reach the client.
+    message["headers"] = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope["state"][_REPLACEMENT_KEY] = body
 
 
 def _upgrade_blocking(settings: Settings, revision: str) -> None:

@@ -161,6 +161,10 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
     409: _problem_spec("Conflicts with existing data (duplicate or related rows)"),
     422: _problem_spec("Breaks a domain rule; `errors` names each field and rule"),
     429: _problem_spec("Too many attempts; `Retry-After` says how many seconds to wait"),
+    503: _problem_spec(
+        "Unavailable for now (the database did not commit the change, or a mail could not be sent); "
+        "nothing was changed: try again"
+    ),
 }
 
 
