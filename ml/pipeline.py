@@ -41,8 +41,6 @@ from partnermatch.ranking.features import (
     LeadSide,
     SectorCodes,
     State,
-    blank_company_history,
-    blank_lead_history,
     build_state,
     candidate_mask,
     chunks,
@@ -53,6 +51,7 @@ from partnermatch.ranking.features import (
     encode_leads,
     fit_text,
     lead_blocks,
+    lead_history_of,
     lead_index,
     mission_features,
     new_company_state,
@@ -517,7 +516,7 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         """Serving: the given companies scored for one lead, best first, like :meth:`rank` the other way
         round. Both must be known to ``state`` (default: the fitted state)."""
         state = self.state_ if state is None else state
-        lead_row = state.leads.ids.index(lead)
+        lead_row = _lead_row(state, lead)
         index = {company_id: i for i, company_id in enumerate(state.companies.ids)}
         company_rows = np.array([index[c] for c in companies], dtype=np.int64)
         if not len(company_rows):
@@ -546,8 +545,9 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         history (sector match and affinity, text, topics, city, language, size, freshness) carry them.
         The result behaves as the fitted state with the new rows appended; the appended arrays are built
         only if something reads them (:class:`ProfiledState`), which :meth:`rank` for a new company does not.
-        ``changed``: the given companies may be known ones whose profiles changed since training; :meth:`rank`
-        then scores them from these profiles with the history the model knows of them.
+        ``changed``: the given companies and leads may be known ones whose profiles changed since training;
+        :meth:`rank` and :meth:`rank_companies_for_lead` then score them from these profiles with the
+        history the model knows of them.
         """
         state = self.state_
         added_c = added_l = None
@@ -597,10 +597,16 @@ class ProfiledState(State):
         if overlay is None or name not in (*COMPANY_FIELDS, *LEAD_FIELDS):
             raise AttributeError(name)
         base, companies, leads = overlay
+        # Profiles given as changed keep the history of the known row with their id.
+        changed = bool(self.__dict__.get("_changed"))
         if name in COMPANY_FIELDS:
-            group, added, blank = COMPANY_FIELDS, companies, blank_company_history(base, len(companies.ids))
+            group, added = COMPANY_FIELDS, companies
+            rows = _known_rows(company_index(base), added.ids, changed)
+            blank = company_history_of(base, rows)
         else:
-            group, added, blank = LEAD_FIELDS, leads, blank_lead_history(base, len(leads.ids))
+            group, added = LEAD_FIELDS, leads
+            rows = _known_rows(lead_index(base), added.ids, changed)
+            blank = lead_history_of(base, rows)
         blank[group[0]] = added
         for field_name in group:
             old, new = getattr(base, field_name), blank[field_name]
@@ -626,6 +632,18 @@ class ProfiledState(State):
             found = new_company_state(self, companies, history)
             self.__dict__["_new_companies"] = found
         return found
+
+
+def _known_rows(index: dict[str, int], ids: Sequence[str], changed: bool) -> np.ndarray:
+    return np.array([index.get(i, -1) if changed else -1 for i in ids], dtype=np.int64)
+
+
+def _lead_row(state: State, lead: str) -> int:
+    """The lead's row: the fitted one, or the appended one when its profile was given as changed."""
+    ids = state.leads.ids
+    if isinstance(state, ProfiledState) and state.__dict__.get("_changed") and lead in ids:
+        return len(ids) - 1 - ids[::-1].index(lead)
+    return ids.index(lead)
 
 
 def _company_rows(state: State, company: str) -> tuple[State, int]:

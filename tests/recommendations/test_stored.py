@@ -21,8 +21,14 @@ from partnermatch.ranking.reasons import EXPLAINABLE, render
 from partnermatch.recommendations import batch
 from partnermatch.recommendations.batch import Subject, explain, serving_state, store
 from partnermatch.recommendations.models import ModelVersion, StoredRecommendation
-from partnermatch.recommendations.repository import SETTLED_KINDS
-from partnermatch.recommendations.service import NO_STRONG_REASON, load_model, score_leads
+from partnermatch.recommendations.repository import SETTLED_KINDS, CandidateRepository
+from partnermatch.recommendations.service import (
+    NO_STRONG_REASON,
+    external_key,
+    load_model,
+    score_companies,
+    score_leads,
+)
 from tests.recommendations.conftest import Trial
 from tests.recommendations.test_recommendations import busiest_company, recommend
 
@@ -359,3 +365,36 @@ async def test_on_demand_scores_a_company_changed_since_training_from_its_new_pr
     shared = [s for s in after if s.lead.id in stored]
     assert shared
     assert all(abs(stored[s.lead.id] - s.score) < 1e-9 for s in shared)
+
+
+async def test_lead_candidates_score_a_lead_changed_since_training_from_its_new_profile_and_old_history(
+    db_session: AsyncSession, active_model: ModelVersion
+) -> None:
+    lead_id = await db_session.scalar(
+        select(Interaction.lead_id)
+        .join(Lead, Lead.id == Interaction.lead_id)
+        .where(Lead.status == LeadStatus.OPEN.value)
+        .group_by(Interaction.lead_id)
+        .order_by(func.count().desc(), Interaction.lead_id)
+        .limit(1)
+    )
+    assert lead_id is not None
+    lead = await db_session.get_one(Lead, lead_id)
+    companies = list(await CandidateRepository(session=db_session).approved())
+    model = load_model(active_model)
+    before = score_companies(model, lead, companies, 20, active_model.created_at)
+    lead.title = "Gravel and sand supply"
+    lead.description = "Bulk gravel, sand and crushed stone for road works and railway beds."
+    await db_session.flush()
+    assert lead.updated_at > active_model.created_at
+    after = score_companies(model, lead, companies, 20, active_model.created_at)
+    assert [c.company.id for c in after] != [c.company.id for c in before]
+    assert {c.method for c in after} == {"learned"}  # its popularity and engagers still count
+    # The merge job's scoring of the same changed lead (encoded again, history kept) gives the same scores.
+    subjects = [Subject(c.id, external_key(c.external_id, c.id)) for c in companies]
+    serving = serving_state(
+        model, subjects, [Subject(lead.id, external_key(lead.external_id, lead.id), lead)]
+    )
+    raw, _ = batch.score_lead(model, serving)
+    expected = {c.id: float(p) for c, p in zip(companies, model.probability(raw), strict=True)}
+    assert all(abs(expected[c.company.id] - c.score) < 1e-9 for c in after)

@@ -583,7 +583,15 @@ LEAD_FIELDS = ("leads", "lead_engagers", "has_engagers", "lead_positives", "lead
 
 def company_history_of(state: State, rows: I64) -> dict[str, Any]:
     """The behavioural fields of ``state``'s company ``rows`` (-1: a company that did nothing yet)."""
-    history = blank_company_history(state, len(rows))
+    return _history_of(state, rows, blank_company_history(state, len(rows)))
+
+
+def lead_history_of(state: State, rows: I64) -> dict[str, Any]:
+    """The behavioural fields of ``state``'s lead ``rows`` (-1: a lead nobody has seen yet)."""
+    return _history_of(state, rows, blank_lead_history(state, len(rows)))
+
+
+def _history_of(state: State, rows: I64, history: dict[str, Any]) -> dict[str, Any]:
     known = rows >= 0
     for name, value in history.items():
         value[known] = getattr(state, name)[rows[known]]

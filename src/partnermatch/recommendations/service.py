@@ -504,12 +504,20 @@ class LeadCandidateService:
         model = await asyncio.to_thread(load_model, row)
         settled = await self.repository.settled_companies(lead.id)
         companies = [c for c in await self.repository.approved() if c.id not in settled]
-        return LeadCandidates(lead, row.version, score_companies(model, lead, companies, limit))
+        return LeadCandidates(
+            lead, row.version, score_companies(model, lead, companies, limit, row.created_at)
+        )
 
 
 def score_companies(
-    model: RankingPipeline, lead: Lead, companies: Sequence[Company], limit: int
+    model: RankingPipeline,
+    lead: Lead,
+    companies: Sequence[Company],
+    limit: int,
+    trained_at: datetime | None = None,
 ) -> list[CompanyScore]:
+    """The companies scored for the lead (see ``RankingPipeline.rank_companies_for_lead``); profiles created
+    after training are added first, and so is the lead's profile when it changed after ``trained_at``."""
     state = model.state_
     lead_key = external_key(lead.external_id, lead.id)
     by_key = {external_key(c.external_id, c.id): c for c in companies}
@@ -518,9 +526,12 @@ def score_companies(
     known = set(state.companies.ids)
     new_companies = [c for key, c in by_key.items() if key not in known]
     new_lead = lead_key not in set(state.leads.ids)
-    if new_companies or new_lead:
+    changed = not new_lead and trained_at is not None and lead.updated_at > trained_at
+    if new_companies or new_lead or changed:
         state = model.with_profiles(
-            company_frame(new_companies) if new_companies else None, lead_frame([lead]) if new_lead else None
+            company_frame(new_companies) if new_companies else None,
+            lead_frame([lead]) if new_lead or changed else None,
+            changed=changed,
         )
     items = model.rank_companies_for_lead(lead_key, list(by_key), limit=limit, state=state, now=time.time())
     return [
