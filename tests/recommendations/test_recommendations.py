@@ -20,16 +20,27 @@ from tests.recommendations.conftest import Trial
 
 async def busiest_company(db_session: AsyncSession) -> UUID:
     """An approved company with history, so that the model knows it."""
-    company_id: UUID | None = await db_session.scalar(
-        select(Interaction.company_id)
-        .join(Company, Company.id == Interaction.company_id)
-        .where(Company.status == CompanyStatus.APPROVED.value)
-        .group_by(Interaction.company_id)
-        .order_by(func.count().desc(), Interaction.company_id)
+    return await _busiest(db_session, Company, Company.status == CompanyStatus.APPROVED.value)
+
+
+async def busiest_open_lead(db_session: AsyncSession) -> UUID:
+    """An open lead with history (popularity, engagers), so that the model knows it."""
+    return await _busiest(db_session, Lead, Lead.status == LeadStatus.OPEN.value)
+
+
+async def _busiest(db_session: AsyncSession, model: type[Company | Lead], condition: Any) -> UUID:
+    """The row of ``model`` meeting ``condition`` with the most interactions."""
+    column = Interaction.company_id if model is Company else Interaction.lead_id
+    found: UUID | None = await db_session.scalar(
+        select(column)
+        .join(model, model.id == column)
+        .where(condition)
+        .group_by(column)
+        .order_by(func.count().desc(), column)
         .limit(1)
     )
-    assert company_id is not None
-    return company_id
+    assert found is not None
+    return found
 
 
 async def recommend(client: Client, company_id: UUID, **params: Any) -> dict[str, Any]:

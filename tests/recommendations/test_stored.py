@@ -30,7 +30,7 @@ from partnermatch.recommendations.service import (
     score_leads,
 )
 from tests.recommendations.conftest import Trial
-from tests.recommendations.test_recommendations import busiest_company, recommend
+from tests.recommendations.test_recommendations import busiest_company, busiest_open_lead, recommend
 
 S = StoredRecommendation
 
@@ -370,16 +370,7 @@ async def test_on_demand_scores_a_company_changed_since_training_from_its_new_pr
 async def test_lead_candidates_score_a_lead_changed_since_training_from_its_new_profile_and_old_history(
     db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
-    lead_id = await db_session.scalar(
-        select(Interaction.lead_id)
-        .join(Lead, Lead.id == Interaction.lead_id)
-        .where(Lead.status == LeadStatus.OPEN.value)
-        .group_by(Interaction.lead_id)
-        .order_by(func.count().desc(), Interaction.lead_id)
-        .limit(1)
-    )
-    assert lead_id is not None
-    lead = await db_session.get_one(Lead, lead_id)
+    lead = await db_session.get_one(Lead, await busiest_open_lead(db_session))
     companies = list(await CandidateRepository(session=db_session).approved())
     model = load_model(active_model)
     before = score_companies(model, lead, companies, 20, active_model.created_at)
