@@ -516,7 +516,8 @@ class RankingPipeline(BaseEstimator):  # type: ignore[misc]
         """Serving: the given companies scored for one lead, best first, like :meth:`rank` the other way
         round. Both must be known to ``state`` (default: the fitted state)."""
         state = self.state_ if state is None else state
-        lead_row = _lead_row(state, lead)
+        # A lead appended as changed shares its id with its fitted row; the index keeps the last, appended one.
+        lead_row = lead_index(state)[lead]
         index = {company_id: i for i, company_id in enumerate(state.companies.ids)}
         company_rows = np.array([index[c] for c in companies], dtype=np.int64)
         if not len(company_rows):
@@ -623,13 +624,10 @@ class ProfiledState(State):
             return None
         found = self.__dict__.get("_new_companies")
         if found is None:
-            history = None
-            if self.__dict__.get("_changed"):
-                # From the base: this state's own company fields would be the costly appended copies.
-                base, index = overlay[0], company_index(overlay[0])
-                rows = np.array([index.get(c, -1) for c in companies.ids], dtype=np.int64)
-                history = company_history_of(base, rows)
-            found = new_company_state(self, companies, history)
+            # History from the base: this state's own company fields would be the costly appended copies.
+            base = overlay[0]
+            rows = _known_rows(company_index(base), companies.ids, bool(self.__dict__.get("_changed")))
+            found = new_company_state(self, companies, company_history_of(base, rows))
             self.__dict__["_new_companies"] = found
         return found
 
@@ -638,22 +636,13 @@ def _known_rows(index: dict[str, int], ids: Sequence[str], changed: bool) -> np.
     return np.array([index.get(i, -1) if changed else -1 for i in ids], dtype=np.int64)
 
 
-def _lead_row(state: State, lead: str) -> int:
-    """The lead's row: the fitted one, or the appended one when its profile was given as changed."""
-    ids = state.leads.ids
-    if isinstance(state, ProfiledState) and state.__dict__.get("_changed") and lead in ids:
-        return len(ids) - 1 - ids[::-1].index(lead)
-    return ids.index(lead)
-
-
 def _company_rows(state: State, company: str) -> tuple[State, int]:
     """The state to compute ``company``'s features from and its row there: a new company's own small state
     when ``state`` came from :meth:`RankingPipeline.with_profiles` (same features, none of the copying)."""
     if isinstance(state, ProfiledState):
         new = state.new_companies()
         base = state.__dict__["_overlay"][0] if new is not None else None
-        # A known id keeps its fitted row, as in the appended state, where the first row of an id wins --
-        # unless the profiles were given as changed ones.
+        # A known id keeps its fitted row, unless its profile was given as a changed one.
         changed = bool(state.__dict__.get("_changed"))
         if new is not None and base is not None and (changed or company not in company_index(base)):
             row = company_index(new).get(company)

@@ -211,7 +211,6 @@ class FlatForest:
         self.value = nodes["value"].astype(np.float64)
         self.roots = offsets
         self.leaf = leaf
-        self.depth = int(nodes["depth"].max()) if len(nodes) else 0
         self.categorical = nodes["is_categorical"].astype(bool)
         self.baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
         # Per categorical split, which category codes (0..255) go left; per feature, which are known.
@@ -220,9 +219,9 @@ class FlatForest:
         self.bitset = nodes["bitset_idx"].astype(np.int64) + bitset_shift
         all_bitsets = np.concatenate(bitsets) if any(len(b) for b in bitsets) else np.zeros((0, 8), np.uint32)
         self.goes_left = _unpack(all_bitsets)
-        known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
-        self.known = _unpack(np.asarray(known, dtype=np.uint32))
-        self.known_row = np.asarray(f_idx_map, dtype=np.int64)
+        self.known_bitsets, self.f_idx_map = model._bin_mapper.make_known_categories_bitsets()
+        self.known = _unpack(np.asarray(self.known_bitsets, dtype=np.uint32))
+        self.known_row = np.asarray(self.f_idx_map, dtype=np.int64)
         self.columns, self.categories = _layout(model)
 
     def _preprocess(self, X: np.ndarray) -> np.ndarray:
@@ -240,11 +239,12 @@ class FlatForest:
     def tree_by_tree(self, X: np.ndarray) -> np.ndarray:
         """scikit-learn's own tree walk (fast for many rows), after the cheap preprocessing above."""
         data = self._preprocess(X)
-        known, f_idx_map = self.model._bin_mapper.make_known_categories_bitsets()
         threads = _openmp_effective_n_threads()
         raw = np.full(len(data), self.baseline, dtype=np.float64)
         for (tree,) in self.model._predictors:
-            raw += tree.predict(data, known_cat_bitsets=known, f_idx_map=f_idx_map, n_threads=threads)
+            raw += tree.predict(
+                data, known_cat_bitsets=self.known_bitsets, f_idx_map=self.f_idx_map, n_threads=threads
+            )
         return raw
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:

@@ -66,7 +66,7 @@ def _committed(session: Session) -> None:
         return
     queue = _queue.get()
     if queue is None:
-        # Only requests open a queue; a command that starts jobs must run them itself (``running``).
+        # Only requests open a queue; a command that starts jobs would open one and run it itself.
         logger.warning("jobs committed outside a request were not run: %s", sorted(jobs))
         return
     for key, job in jobs.items():

@@ -141,9 +141,8 @@ def render(
             continue
         value = values.get(feature, 0.0)
         rule = SAYABLE.get(feature)
-        with np.errstate(invalid="ignore"):
-            if rule is not None and not rule(np.float64(value)):
-                continue
+        if rule is not None and not rule(np.float64(value)):  # comparing a NaN scalar does not warn
+            continue
         text: str | None = None
         if feature == "nace_depth":
             code = _shared_code(state, company, lead)
@@ -180,10 +179,6 @@ def render(
         if text and text not in out:
             out.append(text)
     return out
-
-
-def feature_index(name: str) -> int:
-    return FEATURE_NAMES.index(name)
 
 
 def explain_many(

@@ -50,6 +50,7 @@ from partnermatch.recommendations.service import (
     external_key,
     lead_frame,
     load_model,
+    unknown_lead_profiles,
 )
 from partnermatch.settings import get_settings
 
@@ -317,18 +318,13 @@ async def _inputs(
     """Approved companies and open leads as subjects, and the pairs the companies settled."""
     now = datetime.now(UTC)
     companies = await _companies(session, model, company_ids, changed)
-    known = set(model.state_.leads.ids)
     repository = RecommendableLeadRepository(session=session)
     open_leads = await repository.open_leads(local_date(now), now)
-    keys = [external_key(lead.external_id, lead.id) for lead in open_leads]
-    # Whole leads only where the model needs the profile: reading thousands as objects costs seconds.
-    profiles = {
-        lead.id: lead
-        for lead in await repository.profiles(
-            [lead.id for lead, key in zip(open_leads, keys, strict=True) if key not in known]
-        )
-    }
-    leads = [Subject(lead.id, key, profiles.get(lead.id)) for lead, key in zip(open_leads, keys, strict=True)]
+    profiles = await unknown_lead_profiles(repository, model, open_leads)
+    leads = [
+        Subject(lead.id, external_key(lead.external_id, lead.id), profiles.get(lead.id))
+        for lead in open_leads
+    ]
     company_at = {s.id: i for i, s in enumerate(companies)}
     lead_at = {s.id: j for j, s in enumerate(leads)}
     settled = await repository.settled_pairs(
@@ -456,18 +452,17 @@ async def recompute_company(
     """Job: an approved company's list for the active version, from its current profile (encoded again;
     its history stays what the model knows). Reads, ranks outside any transaction, then writes briefly."""
     async with sessions() as session:
-        version = await active_version(session)
-        found = await CandidateRepository(session=session).by_ids([company_id])
-        company = found[0] if found else None
-        if version is None or company is None or company.status != CompanyStatus.APPROVED.value:
+        current = await _approved_company(session, company_id)
+        if current is None:
             return
-        seen = (version.id, company.updated_at)
+        version, company = current
+        seen = _stamp(current)
         prepared = await prepare(session, version, [company_id], changed=company)
     rows = await rank_prepared(prepared, version, top or get_settings().stored_recommendations)
     async with sessions.begin() as session:
         stored = StoredRecommendationRepository(session=session)
         await stored.lock(f"{COMPANY_JOB}:{company_id}")
-        if await _company_stamp(session, company_id) != seen:
+        if _stamp(await _approved_company(session, company_id)) != seen:
             return  # changed again (or the model was switched): that change's own job recomputes the list
         await stored.replace(version.id, [company_id], rows)
 
@@ -478,11 +473,11 @@ async def merge_lead(sessions: jobs.SessionFactory, lead_id: UUID, *, top: int |
     this lead anyway. Reads, scores outside any transaction, then writes briefly."""
     top = top or get_settings().stored_recommendations
     async with sessions() as session:
-        version = await active_version(session)
-        seen = await _lead_stamp(session, lead_id)
-        lead = await CandidateRepository(session=session).lead(lead_id)
-        if version is None or seen is None or seen[0] != version.id or lead is None:
+        current = await _recommendable_lead(session, lead_id)
+        if current is None:
             return
+        version, lead = current
+        seen = _stamp(current)
         bounds = await StoredRecommendationRepository(session=session).bounds(version.id)
         if not bounds:
             return
@@ -498,7 +493,7 @@ async def merge_lead(sessions: jobs.SessionFactory, lead_id: UUID, *, top: int |
     async with sessions.begin() as session:
         stored = StoredRecommendationRepository(session=session)
         await stored.lock(f"{LEAD_JOB}:{lead_id}")
-        if await _lead_stamp(session, lead_id) != seen:
+        if _stamp(await _recommendable_lead(session, lead_id)) != seen:
             return  # changed, closed or the model switched since: a later job (or none) decides
         await stored.forget_lead(lead_id)
         await stored.insert(
@@ -521,16 +516,17 @@ async def merge_lead(sessions: jobs.SessionFactory, lead_id: UUID, *, top: int |
         await stored.mark_truncated(version.id, cut)
 
 
-async def _company_stamp(session: Session, company_id: UUID) -> tuple[int, datetime] | None:
+async def _approved_company(session: Session, company_id: UUID) -> tuple[ModelVersion, Company] | None:
+    """The active version and the company, while both exist and the company is approved."""
     version = await active_version(session)
     found = await CandidateRepository(session=session).by_ids([company_id])
     if version is None or not found or found[0].status != CompanyStatus.APPROVED.value:
         return None
-    return version.id, found[0].updated_at
+    return version, found[0]
 
 
-async def _lead_stamp(session: Session, lead_id: UUID) -> tuple[int, datetime] | None:
-    """(active version, the lead's last change) while the lead is recommendable, else None."""
+async def _recommendable_lead(session: Session, lead_id: UUID) -> tuple[ModelVersion, Lead] | None:
+    """The active version and the lead, while both exist and the lead is recommendable."""
     version = await active_version(session)
     now = datetime.now(UTC)
     if version is None or not await RecommendableLeadRepository(session=session).is_recommendable(
@@ -538,7 +534,12 @@ async def _lead_stamp(session: Session, lead_id: UUID) -> tuple[int, datetime] |
     ):
         return None
     lead = await CandidateRepository(session=session).lead(lead_id)
-    return None if lead is None else (version.id, lead.updated_at)
+    return None if lead is None else (version, lead)
+
+
+def _stamp(current: tuple[ModelVersion, Company | Lead] | None) -> tuple[int, datetime] | None:
+    """What a job saw: a later change of the row, or another active version, makes its result stale."""
+    return None if current is None else (current[0].id, current[1].updated_at)
 
 
 def _merge(
