@@ -13,18 +13,28 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 
+# Files, not a window: evaluation runs on servers and in CI.
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
 from ml.metrics import evaluate_rankings
-from ml.pipeline import TOP_N, RankingPipeline, describe_time, top_k
+from ml.training import RankingTrainer, interacted_before, mission_matrix, past_missions
 from partnermatch.ranking.data import (
     LEAD_KINDS,
     PARTICIPANT_GRADE,
     Dataset,
     berlin_date,
     default_cutoff,
+    describe_time,
 )
-from partnermatch.ranking.features import candidate_mask, chunks, lead_blocks, open_leads
+from partnermatch.ranking.features import open_leads
+from partnermatch.ranking.model import BLEND_FEATURES, RankingModel, top_k
+
+# Length of every ranking the protocol scores.
+TOP_N = 100
 
 METHODS = (
     "random",
@@ -77,28 +87,27 @@ def mission_relevance(ds: Dataset, cutoff: float) -> dict[str, dict[str, int]]:
 
 
 def rank_all(
-    model: RankingPipeline,
+    model: RankingModel,
     snap: Dataset,
     company_ids: Sequence[str],
     methods: Sequence[str] = METHODS,
     seed: int = 0,
     relevance: Mapping[str, Mapping[str, int]] | None = None,
 ) -> tuple[Rankings, dict[str, float]]:
-    """Top-100 lead rankings of every method for the given companies, computed from the same feature blocks."""
+    """Top-100 lead rankings of every method for the given companies, from the model's batch path (the same
+    feature blocks, candidates and exclusions as the stored recommendations)."""
     index = {cid: i for i, cid in enumerate(snap.companies.ids)}
     rows = np.array([index[c] for c in company_ids if c in index], dtype=np.int64)
     state = model.state_
     universe = open_leads(state)
-    seen = model.excluded(snap)
+    seen = interacted_before(snap, model.cutoff_)[rows][:, universe]
     rng = np.random.default_rng(seed)
     rankings: Rankings = {m: {} for m in methods}
     lead_ids = np.array(snap.leads.ids, dtype=object)
     found = total = 0
-    for part in chunks(len(rows), model.chunk_size):
-        chunk = rows[part]
-        blocks = lead_blocks(state, chunk, universe)
-        excluded = np.asarray(seen[chunk][:, universe].toarray() > 0)
-        candidates = candidate_mask(blocks, model.per_source) & ~excluded
+    for chunk in model.scored_chunks(state, rows, universe, TOP_N, excluded=seen):
+        blocks, candidates, excluded = chunk.blocks, chunk.candidates, chunk.excluded
+        companies = rows[chunk.part]
         fresh = -blocks["lead_age_days"] * 1e-6
         scores: dict[str, np.ndarray] = {}
         for method in methods:
@@ -112,21 +121,22 @@ def rank_all(
                 scores[method] = blocks["tfidf_word"] + blocks["tfidf_char"]
             elif method == "tuned blend":
                 scores[method] = model.blend_score(blocks)
-            elif method == "learned":
-                scores[method] = model.learned_block(blocks, candidates)
             elif method == "learned: IPW model":
                 scores[method] = model.learned_block(blocks, candidates, "ipw")
             elif method == "learned: no-IPW model":
                 scores[method] = model.learned_block(blocks, candidates, "grade")
         for method, score in scores.items():
             score = np.where(excluded, -np.inf, score)
-            for i, c in enumerate(chunk):
+            for i, c in enumerate(companies):
                 best = top_k(score[i], TOP_N)
                 best = best[np.isfinite(score[i][best])]
                 rankings[method][snap.companies.ids[c]] = list(lead_ids[universe[best]])
+        if "learned" in methods:
+            for c, best in zip(companies, chunk.top, strict=True):
+                rankings["learned"][snap.companies.ids[c]] = list(lead_ids[universe[best]])
         if relevance is not None:
             position = {lead_ids[j]: k for k, j in enumerate(universe)}
-            for i, c in enumerate(chunk):
+            for i, c in enumerate(companies):
                 for lead_id, g in relevance.get(snap.companies.ids[c], {}).items():
                     k = position.get(lead_id)
                     if g >= 1 and k is not None:
@@ -136,17 +146,25 @@ def rank_all(
     return rankings, {"candidate_recall": found / max(total, 1), "relevant_pairs": total}
 
 
-def rank_missions(
-    model: RankingPipeline, snap: Dataset, mission_ids: Iterable[str], seed: int = 0
-) -> Rankings:
+def rank_missions(model: RankingModel, snap: Dataset, mission_ids: Iterable[str], seed: int = 0) -> Rankings:
+    """Companies registered before the cutoff ranked for each mission, by the model and the baselines."""
     index = {mid: i for i, mid in enumerate(snap.missions.ids)}
     rng = np.random.default_rng(seed)
     out: Rankings = {m: {} for m in MISSION_METHODS}
     ids = np.array(snap.companies.ids, dtype=object)
+    rows = np.flatnonzero(snap.companies.registered < model.cutoff_)
     for mid in mission_ids:
         m = index[mid]
-        rows, learned = model.mission_scores(snap, m)
-        X = model._mission_matrix(snap, model.state_, m, rows, model.cutoff_)
+        missions = snap.missions
+        learned = model.mission_scores(
+            model.state_,
+            missions.sectors[m],
+            missions.cities[m],
+            missions.titles[m],
+            rows,
+            past_missions(snap, m, model.cutoff_)[rows],
+        )
+        X = mission_matrix(snap, model.state_, m, rows, model.cutoff_)
         sector = X[:, 0] + 0.1 * X[:, 1]
         for method, score in (
             ("random", rng.random(len(rows))),
@@ -190,7 +208,7 @@ def evaluate(
         f"cutoff {describe_time(cutoff)}: {len(snap.companies)} companies, {len(snap.leads)} leads, "
         f"{len(snap.interactions)} interactions before it"
     )
-    model = RankingPipeline(**(model_params or {})).fit(snap, cutoff)
+    model = RankingTrainer(**(model_params or {})).fit(snap, cutoff).model_
     log(f"trained in {model.fit_seconds_:.1f} s")
     relevance = lead_relevance(ds, cutoff)
     queries = sorted(relevance)
@@ -250,7 +268,7 @@ def evaluate(
         "total_seconds": time.perf_counter() - started,
         "peak_memory_mb": usage.ru_maxrss / 1024,
         "holdout": model.holdout_metrics_,
-        "blend_weights": dict(zip(_blend_names(), map(float, model.blend_), strict=True)),
+        "blend_weights": dict(zip(BLEND_FEATURES, map(float, model.blend_), strict=True)),
         "leads": leads_report,
         "missions": missions_report,
         "mission_queries": len(missions_rel),
@@ -260,12 +278,6 @@ def evaluate(
         "missions": mission_rankings.get("learned", {}),
     }
     return report
-
-
-def _blend_names() -> list[str]:
-    from ml.pipeline import BLEND_FEATURES
-
-    return list(BLEND_FEATURES)
 
 
 def write_rankings(
@@ -300,11 +312,6 @@ def summary_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str, st
 
 
 def plot(report: Mapping[str, Any], directory: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for task in ("leads", "missions"):
@@ -351,7 +358,7 @@ def blind_rank(
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Train on a folder that holds only what existed before T, rank the listed queries."""
     snap = ds.before(cutoff)
-    model = RankingPipeline(**(model_params or {})).fit(snap, cutoff)
+    model = RankingTrainer(**(model_params or {})).fit(snap, cutoff).model_
     companies = [q.split(":", 1)[1] for q in queries if q.startswith("company:")]
     missions = [q.split(":", 1)[1] for q in queries if q.startswith("mission:")]
     known = set(snap.companies.ids)

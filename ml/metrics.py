@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 
-def dcg(gains: Sequence[float], k: int) -> float:
-    return float(sum(g / math.log2(i + 2) for i, g in enumerate(list(gains)[:k])))
+def ndcg_curve(ranked_gains: npt.ArrayLike, gains: npt.ArrayLike, max_k: int) -> npt.NDArray[np.float64]:
+    """NDCG@k for k = 1..max_k: gain = grade, discount 1/log2(rank + 1), the ideal DCG from all ``gains``
+    (every candidate's grade; the ranked list's own come in ``ranked_gains``, best first)."""
+    ranked = np.asarray(ranked_gains, dtype=np.float64)[:max_k]
+    ideal = np.sort(np.asarray(gains, dtype=np.float64))[::-1][:max_k]
+    if not len(ideal) or ideal[0] <= 0:
+        return np.zeros(max_k)
+    discount = 1.0 / np.log2(np.arange(2, max_k + 2))
+    dcg = np.cumsum(np.pad(ranked * discount[: len(ranked)], (0, max_k - len(ranked))))
+    best = np.cumsum(np.pad(ideal * discount[: len(ideal)], (0, max_k - len(ideal))))
+    return np.asarray(dcg / best, dtype=np.float64)
 
 
 def ndcg_at(ranked: Sequence[str], relevance: Mapping[str, int], k: int) -> float:
-    """Gain = grade, discount 1/log2(rank + 1); the ideal DCG uses all relevant candidates."""
-    ideal = dcg(sorted((g for g in relevance.values() if g > 0), reverse=True), k)
-    if ideal == 0:
+    return float(ndcg_curve([relevance.get(item, 0) for item in ranked[:k]], list(relevance.values()), k)[-1])
+
+
+def mean_ndcg(score: npt.ArrayLike, grade: npt.ArrayLike, query: npt.ArrayLike, k: int = 10) -> float:
+    """Mean NDCG@k over the queries of scored pairs (each query ranks its own pairs by score)."""
+    score, grade, query = np.asarray(score), np.asarray(grade), np.asarray(query)
+    order = np.argsort(query, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(query[order])) + 1)
+    if not len(order):
         return 0.0
-    return dcg([relevance.get(item, 0) for item in ranked[:k]], k) / ideal
+    values = [ndcg_curve(grade[g][np.argsort(-score[g], kind="stable")], grade[g], k)[-1] for g in groups]
+    return float(np.mean(values))
 
 
 def recall_at(ranked: Sequence[str], relevance: Mapping[str, int], k: int) -> float:
@@ -62,7 +78,7 @@ def evaluate_rankings(
     recall = ap = 0.0
     for q in queries:
         ranked, rel = rankings[q], relevance[q]
-        curve += [ndcg_at(ranked, rel, k) for k in range(1, max_k + 1)]
+        curve += ndcg_curve([rel.get(item, 0) for item in ranked[:max_k]], list(rel.values()), max_k)
         recall += recall_at(ranked, rel, 50)
         ap += average_precision_at(ranked, rel, 50)
     n = max(1, len(queries))

@@ -7,12 +7,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from partnermatch import jobs
-from partnermatch.jobs import Job
+from partnermatch.jobs import Job, JobContext
+from partnermatch.settings import Settings
 
 
 def recorder(ran: list[str], name: str, fail: bool = False) -> Job:
-    async def run(sessions: jobs.SessionFactory) -> None:
-        async with sessions() as session:
+    async def run(context: JobContext) -> None:
+        async with context.sessions() as session:
             await session.execute(select(1))  # the factory gives working sessions
         if fail:
             raise RuntimeError(f"{name} broke")
@@ -22,8 +23,9 @@ def recorder(ran: list[str], name: str, fail: bool = False) -> Job:
 
 
 async def test_committed_jobs_run_once_each_and_rolled_back_ones_never(
-    session_maker: async_sessionmaker[AsyncSession],
+    session_maker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
+    context = JobContext(session_maker, settings)
     ran: list[str] = []
     jobs.open_queue()
     async with session_maker() as session:
@@ -38,13 +40,13 @@ async def test_committed_jobs_run_once_each_and_rolled_back_ones_never(
         await session.rollback()
         assert jobs.pending(session) == []
     assert ran == []  # nothing runs before the queue is run (after the response)
-    assert await jobs.run_queue(session_maker) == 2
+    assert await jobs.run_queue(context) == 2
     assert ran == ["b", "a"]  # "a", asked for again after "b", moved behind it
-    assert await jobs.run_queue(session_maker) == 0
+    assert await jobs.run_queue(context) == 0
 
 
 async def test_a_failing_job_is_logged_and_the_others_still_run(
-    session_maker: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+    session_maker: async_sessionmaker[AsyncSession], settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     ran: list[str] = []
     jobs.open_queue()
@@ -54,7 +56,7 @@ async def test_a_failing_job_is_logged_and_the_others_still_run(
         jobs.after_commit(session, recorder(ran, "second"))
         await session.commit()
     with caplog.at_level(logging.ERROR, logger="partnermatch.jobs"):
-        assert await jobs.run_queue(session_maker) == 1
+        assert await jobs.run_queue(JobContext(session_maker, settings)) == 1
     assert ran == ["second"]
     assert "job ('test', 'first') failed" in caplog.text
     assert "first broke" in caplog.text

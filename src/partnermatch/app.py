@@ -19,8 +19,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import ControllerRouterHandler
 
-from partnermatch import __version__, jobs
+from partnermatch import __version__, events, jobs
 from partnermatch.access import ACCESS_KEY, Access, access, access_guard, provide_principal
+from partnermatch.accounts import notifications
 from partnermatch.accounts.admin_controllers import AccountAdminController, ColleagueAdminController
 from partnermatch.accounts.auth import (
     AuthenticationMiddleware,
@@ -36,25 +37,29 @@ from partnermatch.audit import recorder
 from partnermatch.audit.controllers import AuditController
 from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
+from partnermatch.companies.events import CompanyProfileChanged, CompanyRegistered, CompanyStatusChanged
 from partnermatch.datasets.controllers import DatasetImportController
 from partnermatch.db import alchemy_config
 from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, reject_nul_characters
-from partnermatch.interactions.controllers import InteractionController
+from partnermatch.interactions.controllers import FeedbackController, InteractionController
 from partnermatch.leads.controllers import LeadController
+from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatusChanged
 from partnermatch.missions.controllers import MissionController, ParticipantController
-from partnermatch.privacy.controllers import ErasureController, MyDataController
+from partnermatch.privacy.controllers import ErasureController, MyDataController, delete_my_account
+from partnermatch.recommendations import refresh
 from partnermatch.recommendations.controllers import (
     LeadCandidateController,
     MissionCandidateController,
     RecommendationController,
 )
-from partnermatch.recommendations.service import warm_active_model
+from partnermatch.recommendations.registry import warm_active_model
 from partnermatch.sectors.controllers import SectorController
 from partnermatch.settings import Settings, get_settings
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     MyDataController,
+    delete_my_account,
     AccountAdminController,
     ColleagueController,
     ColleagueAdminController,
@@ -69,6 +74,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     MissionController,
     ParticipantController,
     InteractionController,
+    FeedbackController,
     RecommendationController,
     MissionCandidateController,
     LeadCandidateController,
@@ -94,7 +100,8 @@ async def _before_request(request: Request[Any, Any, Any]) -> None:
 def _jobs_after_response(session_maker_key: str) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
     # The session maker is looked up per request (not captured here): tests swap it for their own.
     async def run(request: Request[Any, Any, Any]) -> None:
-        await jobs.run_queue(request.app.state[session_maker_key])
+        state = request.app.state
+        await jobs.run_queue(jobs.JobContext(state[session_maker_key], state["settings"]))
 
     return run
 
@@ -118,12 +125,24 @@ async def _stop_warming() -> None:
         task.cancel()
 
 
+def subscribe_to_events() -> None:
+    """Who follows which domain's changes (``events.py``): the one list of it."""
+    events.subscribe(CompanyRegistered, refresh.company_registered)
+    events.subscribe(CompanyProfileChanged, refresh.company_profile_changed)
+    events.subscribe(CompanyStatusChanged, refresh.company_status_changed)
+    events.subscribe(CompanyStatusChanged, notifications.company_status_changed)
+    events.subscribe(LeadCreated, refresh.lead_created)
+    events.subscribe(LeadProfileChanged, refresh.lead_profile_changed)
+    events.subscribe(LeadStatusChanged, refresh.lead_status_changed)
+
+
 def create_app(
     settings: Settings | None = None, *, db_config: SQLAlchemyAsyncConfig | None = None
 ) -> Litestar:
     settings = settings or get_settings()
     db_config = db_config or alchemy_config(settings)
     recorder.install()
+    subscribe_to_events()
     stores, close_stores = rate_limit_stores(settings)
     app = Litestar(
         route_handlers=[health, *ROUTE_HANDLERS],

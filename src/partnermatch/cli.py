@@ -1,38 +1,75 @@
 """`partnermatch`: the one command-line entry point. Each command opens its own session."""
 
 import asyncio
-import os
 import time
 from collections.abc import Coroutine
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
+from uuid import UUID
 
 import click
 from advanced_alchemy.cli import add_migration_commands
+from granian.constants import Interfaces
+from granian.server import Server
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from partnermatch.db import alchemy_config, create_engine, ensure_migrated, migrate, session_scope
+from partnermatch import demo as demo_setup
+from partnermatch.accounts.service import AccountService
+from partnermatch.bench.auth import bench_auth, figures_table
+from partnermatch.bench.imports import bench_import, results_table
+from partnermatch.datasets.exporter import export_dataset
+from partnermatch.datasets.format import DatasetInvalid
+from partnermatch.datasets.importer import ImportReport, import_dataset
+from partnermatch.db import alchemy_config, create_engine, ensure_migrated, session_scope
+from partnermatch.enums import UserRole
 from partnermatch.errors import DomainError
+from partnermatch.mail import mailer_for
+from partnermatch.recommendations.registry import ModelRegistry
+from partnermatch.recommendations.training import (
+    default_artifact,
+    fit_and_save,
+    model_params,
+    register,
+    store_recommendations,
+    train_from_database,
+)
 from partnermatch.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
-
-    from partnermatch.datasets.importer import ImportReport
-    from partnermatch.recommendations.training import Trained
+from partnermatch.synthetic.generator import GeneratorConfig, generate
 
 T = TypeVar("T")
 console = Console(stderr=True)
-# Boosting iterations of the lead rankers; unset, the model's own default (``ml.pipeline.RankingPipeline``).
-_max_iter_option = click.option(
+# Boosting iterations of the lead rankers; unset, the trainer's own default.
+max_iter_option = click.option(
     "--max-iter", type=click.IntRange(min=1), default=None, help="Boosting iterations [default: the model's]"
 )
 
 
-def _model_params(max_iter: int | None) -> dict[str, int]:
-    return {} if max_iter is None else {"max_iter": max_iter}
+class PluginGroup(click.Group):
+    """A command group that also offers the commands other installed packages declare under an entry point
+    group: ``ml`` adds its evaluation and benchmark commands this way, so that the service never imports
+    the training code. They are loaded when they are run or listed."""
+
+    def __init__(self, *args: Any, entry_point_group: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entry_point_group = entry_point_group
+
+    def _plugins(self) -> dict[str, EntryPoint]:
+        return {ep.name: ep for ep in entry_points(group=self.entry_point_group)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in (plugins := self._plugins()):
+            loaded = plugins[cmd_name].load()
+            if isinstance(loaded, click.Command):
+                command = loaded
+        return command
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -44,7 +81,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise SystemExit(1) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=PluginGroup,
+    entry_point_group="partnermatch.commands",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="partnermatch")
 def cli() -> None:
     """PartnerMatch: Berlin companies meet opportunities in Berlin's partner cities.
@@ -73,9 +114,6 @@ async def _check_database(settings: Settings) -> None:
 
 
 def serve_app(settings: Settings, host: str, port: int, workers: int) -> None:
-    from granian.constants import Interfaces
-    from granian.server import Server
-
     run(_check_database(settings))
     console.print(
         f"PartnerMatch on http://{host}:{port} (API docs: http://{host}:{port}/schema)", highlight=False
@@ -109,29 +147,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @click.option("--no-serve", is_flag=True, help="Prepare the database and demo data, then exit")
 def demo(host: str | None, port: int | None, no_serve: bool) -> None:
     """Migrate, load demo data once (generated, seed 7), and serve: the README's run command."""
-    from partnermatch.datasets.demo import ensure_demo_model, prepare_demo
-
     settings = get_settings()
-    os.makedirs(settings.var_dir, exist_ok=True)
-    run(migrate(settings))
-    run(prepare_demo(settings, console))
-    run(ensure_demo_model(settings, console))
-    run(_store_recommendations(settings, only_if_missing=True))
-    run(_demo_accounts(settings))
-    if not no_serve:
-        serve_app(settings, host or settings.host, port or settings.port, settings.workers)
-
-
-async def _demo_accounts(settings: Settings) -> None:
-    from partnermatch.accounts.demo import ensure_demo_accounts
-
-    async with session_scope(settings) as session:
-        credentials = await ensure_demo_accounts(session, settings)
+    credentials = run(demo_setup.prepare(settings, console))
     # Plain lines, not a table: a narrow terminal must not cut a password short.
     console.print("Demo accounts (sign in at POST /api/v1/auth/login, or in /schema):", highlight=False)
     for c in credentials:
         company = f"  (member of {escape(c.company)})" if c.company else ""
         console.print(f"  {c.role:<7} {c.email}  password: {c.password}{company}", highlight=False)
+    if not no_serve:
+        serve_app(settings, host or settings.host, port or settings.port, settings.workers)
 
 
 @cli.group()
@@ -142,10 +166,6 @@ def users() -> None:
 async def _create_staff(
     settings: Settings, email: str, password: str | None, admin: bool, token_name: str | None
 ) -> str | None:
-    from partnermatch.accounts.service import AccountService
-    from partnermatch.enums import UserRole
-    from partnermatch.mail import mailer_for
-
     async with session_scope(settings) as session:
         accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
         role = UserRole.ADMIN if admin else UserRole.STAFF
@@ -178,9 +198,7 @@ def create_staff_command(email: str, admin: bool, with_token: bool, token_name: 
         click.echo(secret)
 
 
-def _progress() -> "Progress":
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
+def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -190,10 +208,7 @@ def _progress() -> "Progress":
     )
 
 
-async def _import_dataset(settings: Settings, directory: Path) -> "ImportReport":
-    from partnermatch.datasets.format import DatasetInvalid
-    from partnermatch.datasets.importer import import_dataset
-
+async def _import_dataset(settings: Settings, directory: Path) -> ImportReport:
     try:
         async with session_scope(settings) as session:
             with _progress() as progress:
@@ -228,8 +243,6 @@ def import_command(directory: Path) -> None:
 
 
 async def _export_dataset(settings: Settings, directory: Path) -> dict[str, int]:
-    from partnermatch.datasets.exporter import export_dataset
-
     async with session_scope(settings) as session:
         with _progress() as progress:
             return await export_dataset(session, directory, progress)
@@ -260,8 +273,6 @@ def generate_command(
     directory: Path, companies: int, leads: int, seed: int, weeks: int, activity: float
 ) -> None:
     """Write a realistic synthetic dataset (same options and seed, same bytes): demo data, tests, benchmarks."""
-    from partnermatch.datasets.generator import GeneratorConfig, generate
-
     config = GeneratorConfig(companies=companies, leads=leads, seed=seed, weeks=weeks, activity=activity)
     with _progress() as progress:
         tasks: dict[str, Any] = {}
@@ -275,7 +286,7 @@ def generate_command(
     click.echo(f"wrote {directory}: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
 
 
-@cli.group()
+@cli.group(cls=PluginGroup, entry_point_group="partnermatch.bench_commands")
 def bench() -> None:
     """Performance measurements: they print figures, they are not tests."""
 
@@ -314,8 +325,6 @@ def bench_import_command(
     keep: Path | None,
 ) -> None:
     """Generate a synthetic dataset and time its import into fresh SQLite and PostgreSQL databases."""
-    from partnermatch.datasets.bench import bench_import, results_table
-
     results = run(
         bench_import(
             companies=companies,
@@ -353,8 +362,6 @@ def bench_auth_command(
     requests: int, concurrency: int, seconds: float, rounds: int, workers: int, postgres_url: str | None
 ) -> None:
     """Start the server on loopback and compare public and authenticated reads (cookie, bearer token)."""
-    from partnermatch.accounts.bench import bench_auth, figures_table
-
     results = run(
         bench_auth(
             requests=requests,
@@ -368,57 +375,6 @@ def bench_auth_command(
     )
     backend = "PostgreSQL" if postgres_url else "SQLite"
     Console().print(figures_table(results, f"authentication cost, {backend}, {workers} worker(s)"))
-
-
-@bench.command("ranking")
-@click.option("--companies", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--leads", type=click.IntRange(min=1), default=5_000, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option(
-    "--data",
-    "data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Measure on this dataset folder instead of generating one (--companies, --leads, --seed are ignored)",
-)
-@click.option(
-    "--requests",
-    type=click.IntRange(min=1),
-    default=200,
-    show_default=True,
-    help="On-demand requests for new companies",
-)
-@_max_iter_option
-def bench_ranking_command(
-    companies: int, leads: int, seed: int, data: Path | None, requests: int, max_iter: int | None
-) -> None:
-    """Time training, the full recompute (top 50 for every company) and new-company requests; peak memory."""
-    from ml.bench import bench_ranking, figures_table
-
-    figures = bench_ranking(
-        companies=companies,
-        leads=leads,
-        seed=seed,
-        data=data,
-        requests=requests,
-        model_params=_model_params(max_iter),
-        report=lambda line: console.print(line, highlight=False),
-    )
-    Console().print(figures_table(figures))
-
-
-def _parse_cutoff(value: str | None) -> float | None:
-    if value is None:
-        return None
-    from datetime import datetime
-
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} has no UTC offset (write e.g. 2025-11-01T00:00:00+01:00)")
-    return parsed.timestamp()
 
 
 @cli.command("train")
@@ -435,42 +391,30 @@ def _parse_cutoff(value: str | None) -> float | None:
     default=None,
     help="Artifact path (.joblib; metadata goes next to it as .json) [default: VAR_DIR/models/ranker-VERSION.joblib]",
 )
-@_max_iter_option
-@click.option("--register", is_flag=True, help="With --data: register and activate the model in the database")
-def train_command(data: Path | None, out: Path | None, max_iter: int | None, register: bool) -> None:
+@max_iter_option
+@click.option("--register", "and_register", is_flag=True, help="With --data: register and activate the model")
+def train_command(data: Path | None, out: Path | None, max_iter: int | None, and_register: bool) -> None:
     """Fit the lead and mission ranker (on the database, or a dataset folder) and write a versioned artifact.
 
     Trained from the database, the model is registered and becomes the active one.
     """
-    import tempfile
-
-    from partnermatch.recommendations.training import default_artifact, fit_and_save
-
     settings = get_settings()
     out = out or default_artifact(settings)
+    params = model_params(max_iter)
     if data is None:
-        with tempfile.TemporaryDirectory(prefix="partnermatch-train-") as scratch:
-            run(_export_dataset(settings, Path(scratch)))
-            trained = fit_and_save(Path(scratch), out, max_iter)
-        register = True
+        trained = run(train_from_database(settings, out, params))
+        and_register = True
     else:
-        trained = fit_and_save(data, out, max_iter)
+        trained = run(asyncio.to_thread(fit_and_save, data, out, params))
     metadata = trained.metadata
     holdout = ", ".join(f"{k} {v:.4g}" for k, v in metadata["holdout_metrics"].items())
     click.echo(
         f"wrote {out} (sha256 {metadata['sha256'][:12]}, trained in {trained.seconds:.1f} s; {holdout})"
     )
-    if register:
-        run(_register_model(settings, trained))
+    if and_register:
+        run(register(settings, trained))
         click.echo(f"registered and activated model {metadata['version']}")
-        run(_store_recommendations(settings))
-
-
-async def _register_model(settings: Settings, trained: "Trained") -> None:
-    from partnermatch.recommendations.training import register
-
-    async with session_scope(settings) as session:
-        await register(session, trained)
+        _store_recommendations(settings)
 
 
 @cli.group()
@@ -479,8 +423,6 @@ def model() -> None:
 
 
 async def _models(settings: Settings, action: str, version: str | None = None) -> list[dict[str, Any]]:
-    from partnermatch.recommendations.service import ModelRegistry
-
     async with session_scope(settings) as session:
         registry = ModelRegistry(session)
         if action == "activate" and version is not None:
@@ -500,41 +442,16 @@ async def _models(settings: Settings, action: str, version: str | None = None) -
         ]
 
 
-async def _store_recommendations(
-    settings: Settings, *, only_if_missing: bool = False, company: str | None = None
+def _store_recommendations(
+    settings: Settings, *, only_if_missing: bool = False, company_ids: list[UUID] | None = None
 ) -> None:
     """The stored recommendations of the active model version (see recommendations/batch.py)."""
-    from uuid import UUID
-
-    from partnermatch.recommendations.batch import active_version, store, store_if_missing
-
-    company_ids = None
-    if company is not None:
-        try:
-            company_ids = [UUID(company)]
-        except ValueError:
-            raise click.BadParameter(
-                f"{company!r} is not a company id (a UUID)", param_hint="--company"
-            ) from None
-    async with session_scope(settings) as session:
-        version = await active_version(session)
-        if version is None:
-            if not only_if_missing:
-                console.print("no active model: nothing to store (run `partnermatch train`)", highlight=False)
-            return
-        if only_if_missing:
-            timings = await store_if_missing(session, version)
-            if timings is None:
-                return
-        else:
-            timings = await store(session, version, company_ids)
-    console.print(
-        f"stored {timings.rows:,} recommendations of model {version.version} for {timings.companies:,} "
-        f"companies and {timings.leads:,} open leads in {timings.total:.1f} s (load {timings.load:.1f} s, "
-        f"profiles {timings.state:.1f} s, scoring {timings.score:.1f} s, reasons {timings.reasons:.1f} s "
-        f"for {timings.reason_rows:,} rows, writing {timings.write:.1f} s)",
-        highlight=False,
-    )
+    stored = run(store_recommendations(settings, only_if_missing=only_if_missing, company_ids=company_ids))
+    if stored is not None:
+        version, timings = stored
+        console.print(timings.describe(version.version), highlight=False)
+    elif not only_if_missing:
+        console.print("no active model: nothing to store (run `partnermatch train`)", highlight=False)
 
 
 @cli.group()
@@ -546,7 +463,15 @@ def recommendations() -> None:
 @click.option("--company", default=None, help="Only this company's rows (its id)")
 def recommendations_refresh_command(company: str | None) -> None:
     """Recompute the active model's stored recommendations (all approved companies, or one)."""
-    run(_store_recommendations(get_settings(), company=company))
+    company_ids = None
+    if company is not None:
+        try:
+            company_ids = [UUID(company)]
+        except ValueError:
+            raise click.BadParameter(
+                f"{company!r} is not a company id (a UUID)", param_hint="--company"
+            ) from None
+    _store_recommendations(get_settings(), company_ids=company_ids)
 
 
 def _print_models(rows: list[dict[str, Any]]) -> None:
@@ -576,7 +501,7 @@ def model_activate_command(version: str) -> None:
     """Serve recommendations from VERSION (its recommendations are stored first if it has none)."""
     settings = get_settings()
     _print_models(run(_models(settings, "activate", version)))
-    run(_store_recommendations(settings, only_if_missing=True))
+    _store_recommendations(settings, only_if_missing=True)
 
 
 @model.command("rollback")
@@ -584,91 +509,7 @@ def model_rollback_command() -> None:
     """Activate the newest version older than the active one (storing its recommendations if it has none)."""
     settings = get_settings()
     _print_models(run(_models(settings, "rollback")))
-    run(_store_recommendations(settings, only_if_missing=True))
-
-
-@cli.command("evaluate")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--cutoff", default=None, help="ISO 8601 time with offset [default: the protocol's]")
-@click.option("--rankings-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--report-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--plots-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@_max_iter_option
-def evaluate_command(
-    directory: Path,
-    cutoff: str | None,
-    rankings_out: Path | None,
-    report_out: Path | None,
-    plots_dir: Path | None,
-    max_iter: int | None,
-) -> None:
-    """Evaluate the learned ranker against baselines by the protocol of shared/dataset-format.md."""
-    import json
-
-    from ml.evaluate import evaluate, plot, summary_rows, write_rankings
-
-    from partnermatch.ranking.data import load_dataset
-
-    report = evaluate(
-        load_dataset(directory),
-        _parse_cutoff(cutoff),
-        model_params=_model_params(max_iter),
-        log=lambda line: console.print(line),
-    )
-    rankings = report.pop("_rankings")
-    table = Table(title=f"{directory}: cutoff {report['cutoff']}, {report['lead_queries']} lead queries")
-    for column in ("task", "method", "NDCG@10", "cold start", "recall@50", "MAP@50", "coverage@10"):
-        table.add_column(column, justify="left" if column in ("task", "method") else "right")
-    for row in summary_rows(report):
-        table.add_row(*row)
-    Console().print(table)
-    candidate = report["candidate_generation"]
-    click.echo(
-        f"candidate recall {candidate['candidate_recall']:.4f}; trained in {report['train_seconds']:.1f} s, "
-        f"peak memory {report['peak_memory_mb']:.0f} MB"
-    )
-    if rankings_out is not None:
-        write_rankings(rankings_out, rankings["leads"], rankings["missions"])
-    if report_out is not None:
-        report_out.parent.mkdir(parents=True, exist_ok=True)
-        report_out.write_text(json.dumps(report, indent=2) + "\n")
-    if plots_dir is not None:
-        for path in plot(report, plots_dir):
-            click.echo(f"wrote {path}")
-
-
-@cli.command("rank")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--cutoff", required=True, help="ISO 8601 time with offset: the folder holds what existed before it"
-)
-@click.option(
-    "--queries",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="One query a line: company:<id> or mission:<id>",
-)
-@click.option("--rankings-out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@_max_iter_option
-def rank_command(
-    directory: Path, cutoff: str, queries: Path, rankings_out: Path, max_iter: int | None
-) -> None:
-    """Blind ranking: train on a pre-cutoff folder and rank the listed queries' protocol candidates."""
-    from ml.evaluate import blind_rank, write_rankings
-
-    from partnermatch.ranking.data import load_dataset
-
-    at = _parse_cutoff(cutoff)
-    assert at is not None
-    lines = [line.strip() for line in queries.read_text().splitlines() if line.strip()]
-    bad = [line for line in lines if not line.startswith(("company:", "mission:"))]
-    if bad:
-        raise click.BadParameter(
-            f"{bad[0]!r} is neither company:<id> nor mission:<id>", param_hint="--queries"
-        )
-    leads, missions = blind_rank(load_dataset(directory), at, lines, _model_params(max_iter))
-    write_rankings(rankings_out, leads, missions)
-    click.echo(f"wrote {rankings_out}: {len(leads)} company and {len(missions)} mission queries")
+    _store_recommendations(settings, only_if_missing=True)
 
 
 def main() -> None:

@@ -52,6 +52,12 @@ class ParticipantStatus(StrEnum):
     DECLINED = "declined"
 
 
+# Applicants and companies that declined hold no place on the trip.
+HOLDS_PLACE = frozenset({ParticipantStatus.INVITED, ParticipantStatus.PARTICIPATED})
+# Companies that hold a place, or said no, are not proposed for the mission again.
+NOT_PROPOSED_AGAIN = HOLDS_PLACE | {ParticipantStatus.DECLINED}
+
+
 class InteractionKind(StrEnum):
     IMPRESSION = "impression"
     VIEW = "view"

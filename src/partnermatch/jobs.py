@@ -5,8 +5,8 @@ commits (SQLAlchemy's ``after_commit`` event) and is dropped if it rolls back, s
 nothing. Committed jobs go to the queue of the current request, which the app opens before each request
 (:func:`open_queue`) and runs after the response has been sent (:func:`run_queue`), one job after another.
 
-A job takes ids, never ORM objects of the request, and opens its own sessions from the factory it is
-given: it decides itself how long its transactions last (on SQLite a transaction holds the one write
+A job takes ids, never ORM objects of the request, and opens its own sessions from the factory of the
+:class:`JobContext` it is given (with the app's settings beside it): it decides itself how long its transactions last (on SQLite a transaction holds the one write
 lock, so a job reads, computes outside any transaction, then writes briefly). A job that fails is
 logged; the change it followed stays committed.
 """
@@ -23,16 +23,26 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from partnermatch.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
 @dataclass(frozen=True)
+class JobContext:
+    """What every job gets from whoever runs it: sessions of the app's database, and its settings."""
+
+    sessions: SessionFactory
+    settings: Settings
+
+
+@dataclass(frozen=True)
 class Job:
     key: tuple[str, str]
     """What the job recomputes, e.g. ("recommendations.lead", id): asked twice before it runs, it runs once."""
-    run: Callable[[SessionFactory], Awaitable[None]]
+    run: Callable[[JobContext], Awaitable[None]]
 
 
 _PENDING = "partnermatch.jobs.pending"
@@ -84,15 +94,15 @@ def open_queue() -> None:
     _queue.set({})
 
 
-async def run_queue(sessions: SessionFactory) -> int:
-    """Run the current queue's jobs, each with ``sessions``; returns how many ran without error."""
+async def run_queue(context: JobContext) -> int:
+    """Run the current queue's jobs, each with ``context``; returns how many ran without error."""
     queue = _queue.get()
     done = 0
     while queue:
         key = next(iter(queue))
         job = queue.pop(key)
         try:
-            await job.run(sessions)
+            await job.run(context)
         except Exception:
             logger.exception("job %s failed", key)
         else:

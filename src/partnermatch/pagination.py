@@ -1,6 +1,7 @@
 """What every list endpoint shares: query parameters, ordering and one page with the total count."""
 
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Generic, TypedDict, TypeVar
 
 import msgspec
 from litestar.params import QueryParameter
@@ -8,6 +9,7 @@ from litestar.params import QueryParameter
 from partnermatch.errors import InvalidInput
 
 T = TypeVar("T")
+Row = TypeVar("Row")
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -34,14 +36,34 @@ Limit = Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description
 Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000)]
 
 
-def page_size(limit: int | None) -> int:
-    return limit or DEFAULT_PAGE_SIZE
+class PageWindow(TypedDict):
+    """The page a list endpoint asks its search for; spread into the filters (`**window`)."""
+
+    limit: int
+    offset: int
 
 
-def parse_order(order_by: str, allowed: frozenset[str]) -> tuple[str, bool]:
-    """`-name` means descending. Returns (field, descending)."""
+class SortOrder(TypedDict):
+    order_by: str
+    descending: bool
+
+
+def page_window(limit: int | None, offset: int) -> PageWindow:
+    return {"limit": limit or DEFAULT_PAGE_SIZE, "offset": offset}
+
+
+def sort_order(order_by: str, allowed: frozenset[str]) -> SortOrder:
+    """`-name` means descending."""
     field = order_by.removeprefix("-")
     if field not in allowed:
         rule = f"must be one of {', '.join(sorted(allowed))}, optionally prefixed with '-'"
         raise InvalidInput.for_field("order_by", rule)
-    return field, order_by.startswith("-")
+    return {"order_by": field, "descending": order_by.startswith("-")}
+
+
+async def list_page(
+    found: Awaitable[tuple[Iterable[Row], int]], window: PageWindow, read: Callable[[Row], T]
+) -> Page[T]:
+    """The page of a search's (rows, total), each row read into the endpoint's schema."""
+    rows, total = await found
+    return Page(items=[read(row) for row in rows], total=total, **window)

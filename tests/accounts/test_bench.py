@@ -5,8 +5,8 @@ import os
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from partnermatch.accounts.bench import BASELINE_PATH, _baseline_route, _server_cpu
 from partnermatch.app import create_app
+from partnermatch.bench.auth import BASELINE_PATH, _baseline_route, _server_cpu
 from partnermatch.db import alchemy_config
 from partnermatch.settings import Settings
 from tests.conftest import Account, create_company

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from partnermatch.cities.data import BERLIN_PARTNER_CITIES
-from partnermatch.datasets.generator import AFFINITY, GeneratorConfig, generate
 from partnermatch.sectors.nace import load_nace_rev2
+from partnermatch.synthetic.generator import AFFINITY, GeneratorConfig, generate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FILES = (

@@ -601,7 +601,7 @@ async def test_sqlite_encoding_matches_sqlalchemy(db_session: AsyncSession) -> N
 
 
 async def test_generated_dataset_imports(db_session: AsyncSession, tmp_path: Path) -> None:
-    from partnermatch.datasets.generator import GeneratorConfig, generate
+    from partnermatch.synthetic.generator import GeneratorConfig, generate
 
     written = await asyncio.to_thread(generate, tmp_path, GeneratorConfig(companies=60, leads=30, seed=5))
 

@@ -1,19 +1,24 @@
 """The learned ranker, its artifact and the evaluate / rank / train commands on a small generated dataset."""
 
+import dataclasses
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from ml.artifact import ArtifactRefused, load, save
 from ml.evaluate import evaluate, lead_relevance
-from ml.pipeline import RankingPipeline
+from ml.training import RankingTrainer
 from PIL import Image
 
 from partnermatch.cli import cli
-from partnermatch.ranking.data import Dataset, default_cutoff, load_dataset
+from partnermatch.ranking.artifact import ArtifactRefused, load, save
+from partnermatch.ranking.data import Dataset, default_cutoff, load_dataset, parse_time
+from partnermatch.ranking.estimators import FlatForest
+from partnermatch.ranking.features import FEATURE_NAMES, KIND_FEATURE
+from partnermatch.ranking.model import ProfiledState, RankingModel
 
 FAST = {"max_iter": 80}
 
@@ -26,7 +31,7 @@ def report(dataset: Dataset) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def artifact(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("artifact") / "ranker.joblib"
-    save(RankingPipeline(**FAST).fit(dataset), dataset, path)
+    save(RankingTrainer(**FAST).fit(dataset).model_, dataset, path)
     return path
 
 
@@ -78,16 +83,16 @@ def test_artifact_round_trip_and_sha256_mismatch_is_refused(artifact: Path, tmp_
     company = loaded.state_.companies.ids[0]
     leads = loaded.state_.leads.ids[:15]
     ranked = loaded.rank(company, leads, limit=5)
-    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5]
-    assert all(0.0 <= r["score"] <= 1.0 for r in ranked)
-    assert all(isinstance(reason, str) and reason for r in ranked for reason in r["reasons"])
+    assert [r.rank for r in ranked] == [1, 2, 3, 4, 5]
+    assert all(0.0 <= r.score <= 1.0 for r in ranked)
+    assert all(r.reasons and all(isinstance(reason, str) and reason for reason in r.reasons) for r in ranked)
     # The best matches of several companies are explained by checkable evidence (sector, city, terms).
     evidence = ("Same sector: ", "You target ", "Shared terms: ", "Companies in your sector")
     explained = [
         reason
         for company_id in loaded.state_.companies.ids[:10]
         for r in loaded.rank(company_id, loaded.state_.leads.ids, limit=3)
-        for reason in r["reasons"]
+        for reason in r.reasons
     ]
     assert any(reason.startswith(evidence) for reason in explained)
     with pytest.raises(ArtifactRefused, match="sha256"):
@@ -104,6 +109,16 @@ def test_artifact_from_another_scikit_learn_is_refused(artifact: Path, tmp_path:
     data["libraries"]["scikit-learn"] = "0.0.1"
     meta.write_text(json.dumps(data))
     with pytest.raises(ArtifactRefused, match="scikit-learn"):
+        load(path)
+
+
+def test_an_artifact_of_an_older_format_is_refused_with_the_remedy(artifact: Path, tmp_path: Path) -> None:
+    path = _copy(artifact, tmp_path)
+    meta = path.with_suffix(".json")
+    data = json.loads(meta.read_text())
+    data["format"] = 1  # pickled ml.pipeline.RankingPipeline, which serving no longer imports
+    meta.write_text(json.dumps(data))
+    with pytest.raises(ArtifactRefused, match=r"format 1.*retrain with `partnermatch train`"):
         load(path)
 
 
@@ -154,8 +169,6 @@ def test_rank_command_ranks_the_queries_of_a_blind_folder(dataset_dir: Path, tmp
     blind = tmp_path / "blind"
     blind.mkdir()
     # Write the pre-cutoff folder the protocol describes, from the raw lines.
-    from partnermatch.ranking.data import parse_time
-
     keep_time = {
         "companies.jsonl": "registered_at",
         "leads.jsonl": "published_at",
@@ -171,8 +184,6 @@ def test_rank_command_ranks_the_queries_of_a_blind_folder(dataset_dir: Path, tmp
     companies = sorted(lead_relevance(ds, cutoff))[:5]
     queries = [f"company:{c}" for c in companies] + [f"mission:{m}" for m in ds.missions.ids[:2]]
     (tmp_path / "queries.txt").write_text("\n".join(queries) + "\n")
-    from datetime import UTC, datetime
-
     result = CliRunner().invoke(
         cli,
         [
@@ -215,15 +226,11 @@ def test_train_command_writes_an_artifact_with_metadata(dataset_dir: Path, tmp_p
         "libraries",
     } <= set(meta)
     assert "holdout_auc" in meta["holdout_metrics"]
-    assert isinstance(load(out), RankingPipeline)
+    assert isinstance(load(out), RankingModel)
     assert np.isfinite(meta["train_seconds"])
 
 
 def test_a_new_company_is_ranked_as_if_appended_to_the_state(dataset: Dataset, artifact: Path) -> None:
-    import dataclasses
-
-    from ml.pipeline import ProfiledState
-
     model = load(artifact)
     newcomer = dataclasses.replace(dataset.companies.take([5]), ids=["brand-new"])
     state = model.with_profiles(newcomer)
@@ -235,9 +242,9 @@ def test_a_new_company_is_ranked_as_if_appended_to_the_state(dataset: Dataset, a
     appended = dataclasses.replace(state)
     assert appended.companies.ids == [*dataset.companies.ids, "brand-new"]
     slow = model.rank("brand-new", leads, limit=8, state=appended)
-    assert [r["lead_id"] for r in fast] == [r["lead_id"] for r in slow]
-    assert [r["reasons"] for r in fast] == [r["reasons"] for r in slow]
-    np.testing.assert_allclose([r["score"] for r in fast], [r["score"] for r in slow], rtol=1e-9)
+    assert [r.key for r in fast] == [r.key for r in slow]
+    assert [r.reasons for r in fast] == [r.reasons for r in slow]
+    np.testing.assert_allclose([r.score for r in fast], [r.score for r in slow], rtol=1e-9)
     # A known company through the same state keeps its fitted row and history.
     known = model.state_.companies.ids[2]
     assert model.rank(known, leads, limit=5, state=state) == model.rank(known, leads, limit=5)
@@ -253,10 +260,6 @@ def test_probabilities_are_strictly_increasing_in_the_score(artifact: Path) -> N
 
 
 def test_the_flat_forest_gives_scikit_learns_scores(artifact: Path) -> None:
-    from ml.ranker import FlatForest
-
-    from partnermatch.ranking.features import FEATURE_NAMES, KIND_FEATURE
-
     model = load(artifact)
     rng = np.random.default_rng(3)
     X = rng.normal(0.0, 2.0, size=(400, len(FEATURE_NAMES))).astype(np.float32)

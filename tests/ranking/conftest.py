@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from partnermatch.datasets.generator import GeneratorConfig, generate
 from partnermatch.ranking.data import Dataset, default_cutoff, load_dataset
 from partnermatch.ranking.features import State, TextModel, Vocabulary, build_state, fit_text
+from partnermatch.synthetic.generator import GeneratorConfig, generate
 
 _CACHE: dict[str, Path] = {}
 

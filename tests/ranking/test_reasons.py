@@ -5,8 +5,7 @@ from datetime import date, datetime
 import pytest
 
 from partnermatch.ranking.data import BERLIN, deadline_end
-from partnermatch.ranking.reasons import days_left, deadline_reason
-from partnermatch.recommendations.service import NO_STRONG_REASON, current_reasons
+from partnermatch.ranking.reasons import current_reasons, days_left, deadline_reason
 
 
 def berlin(*parts: int) -> float:
@@ -44,4 +43,3 @@ def test_stored_deadline_sentences_are_rewritten_for_the_day_they_are_served() -
         "Shared terms: hydrogen",
     )
     assert current_reasons(stored, None, date(2026, 12, 11)) == tuple(stored)
-    assert current_reasons([], None, date(2026, 12, 11)) == (NO_STRONG_REASON,)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.datasets.generator import GeneratorConfig, generate
 from partnermatch.datasets.importer import import_dataset
 from partnermatch.recommendations.models import ModelVersion
-from partnermatch.recommendations.service import ModelRegistry
+from partnermatch.recommendations.registry import ModelRegistry
 from partnermatch.recommendations.training import Trained, fit_and_save
+from partnermatch.synthetic.generator import GeneratorConfig, generate
 
 WEEKS = 16
 
@@ -34,7 +34,7 @@ def trial(tmp_path_factory: pytest.TempPathFactory) -> Trial:
     generate(
         directory, GeneratorConfig(companies=300, leads=200, seed=5, weeks=WEEKS, start=start, missions=3)
     )
-    trained = fit_and_save(directory, base / "models" / "ranker.joblib", max_iter=20)
+    trained = fit_and_save(directory, base / "models" / "ranker.joblib", {"max_iter": 20})
     return Trial(directory, trained)
 
 

@@ -1,11 +1,17 @@
 import asyncio
+import io
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from partnermatch.cli import cli
-from partnermatch.db import migrate
+from partnermatch.datasets.importer import import_dataset
+from partnermatch.db import migrate, session_scope
+from partnermatch.demo import ensure_demo_model
+from partnermatch.recommendations.registry import ModelRegistry
 from partnermatch.settings import Settings, get_settings
 from tests.recommendations.conftest import Trial
 
@@ -53,3 +59,38 @@ def test_train_registers_and_model_commands_switch_versions(
         assert unknown.exit_code == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_the_demo_retrains_a_model_it_cannot_load_and_says_why(trial: Trial, tmp_path: Path) -> None:
+    """An artifact of an older format (or an older scikit-learn) is refused; the demo trains a new one."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    settings = Settings(database_url=url, var_dir=tmp_path)
+    asyncio.run(migrate(settings))
+
+    async def prepare() -> str:
+        async with session_scope(settings) as session:
+            await import_dataset(session, trial.dataset)
+            registered = await ModelRegistry(session).register(
+                trial.trained.metadata, str(trial.trained.path)
+            )
+            return registered.version
+
+    old = asyncio.run(prepare())
+    metadata_file = trial.trained.path.with_suffix(".json")
+    original = metadata_file.read_text()
+    console = Console(file=io.StringIO(), width=200)
+    try:
+        metadata_file.write_text(json.dumps({**json.loads(original), "format": 1}))
+        asyncio.run(ensure_demo_model(settings, console))
+    finally:
+        metadata_file.write_text(original)
+    said = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "format 1" in said
+    assert "training a new demo model" in said
+
+    async def active() -> str | None:
+        async with session_scope(settings) as session:
+            row = await ModelRegistry(session).active()
+            return None if row is None else row.version
+
+    assert asyncio.run(active()) not in (None, old)

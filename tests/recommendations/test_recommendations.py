@@ -3,6 +3,8 @@ from typing import Any
 from uuid import UUID
 
 from httpx import AsyncClient as Client
+from litestar import Litestar
+from litestar.openapi.spec import Schema
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -162,13 +164,20 @@ async def test_without_an_active_model_the_answer_is_409(
     assert "partnermatch train" in response.json()["detail"]
 
 
-async def test_feedback_without_a_lead_or_kind_is_invalid(
-    client: Client, db_session: AsyncSession, active_model: ModelVersion
+async def test_feedback_without_a_lead_or_kind_does_not_match_the_schema(
+    app: Litestar, client: Client, db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
+    body_schema = app.openapi_schema.components.schemas["FeedbackCreate"]
+    assert isinstance(body_schema, Schema)
+    assert sorted(body_schema.required or []) == ["kind", "lead_id"]
     company_id = await busiest_company(db_session)
-    response = await client.post(f"/api/v1/companies/{company_id}/feedback", json={"kind": "view"})
-    assert response.status_code == 422
-    assert response.json()["errors"] == [{"field": "lead_id", "rule": "is required"}]
+    lead_id = str(await db_session.scalar(select(Lead.id).limit(1)))
+    for body, missing in (({"kind": "view"}, "lead_id"), ({"lead_id": lead_id}, "kind")):
+        response = await client.post(f"/api/v1/companies/{company_id}/feedback", json=body)
+        assert response.status_code == 400, response.text
+        problem = response.json()
+        assert f"`{missing}`" in problem["detail"]
+        assert [f"`{missing}`" in error["rule"] for error in problem["errors"]] == [True]
 
 
 async def test_lead_candidates_rank_approved_companies_that_have_not_settled_the_lead(

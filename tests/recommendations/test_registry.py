@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from partnermatch.errors import Conflict, NotFound
-from partnermatch.recommendations import service
+from partnermatch.recommendations import registry as registry_module
 from partnermatch.recommendations.models import ModelVersion
-from partnermatch.recommendations.service import ArtifactRejected, ModelRegistry, load_model
+from partnermatch.recommendations.registry import ArtifactRejected, ModelRegistry, load_model
 from tests.recommendations.conftest import Trial, copy_artifact
 
 
@@ -81,13 +81,13 @@ async def test_the_active_model_is_loaded_at_start_up_and_a_failure_only_logged(
     session_maker: async_sessionmaker[AsyncSession],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    service._cache.clear()
-    await service.warm_active_model(session_maker)
-    assert [sha for _path, sha in service._cache] == [active_model.sha256]
+    registry_module._cache.clear()
+    await registry_module.warm_active_model(session_maker)
+    assert [sha for _path, sha in registry_module._cache] == [active_model.sha256]
 
     def broken() -> AsyncSession:
         raise ConnectionRefusedError("database down")
 
     with caplog.at_level(logging.ERROR):
-        await service.warm_active_model(broken)
+        await registry_module.warm_active_model(broken)
     assert "loading the active ranking model at start-up failed" in caplog.text

@@ -14,21 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from partnermatch.companies.models import Company
 from partnermatch.enums import InteractionKind, LeadStatus
 from partnermatch.interactions.models import Interaction
-from partnermatch.jobs import SessionFactory
+from partnermatch.jobs import JobContext
 from partnermatch.leads.models import Lead
-from partnermatch.ranking.features import FEATURE_NAMES
-from partnermatch.ranking.reasons import EXPLAINABLE, render
-from partnermatch.recommendations import batch
-from partnermatch.recommendations.batch import Subject, explain, serving_state, store
+from partnermatch.ranking.artifact import load
+from partnermatch.ranking.features import FEATURE_NAMES, lead_blocks, lead_index, open_leads, stack
+from partnermatch.ranking.reasons import EXPLAINABLE, NO_STRONG_REASON, explain_many, render
+from partnermatch.recommendations import batch, refresh
+from partnermatch.recommendations.batch import approved_subjects, store
 from partnermatch.recommendations.models import ModelVersion, StoredRecommendation
-from partnermatch.recommendations.repository import SETTLED_KINDS, CandidateRepository
-from partnermatch.recommendations.service import (
-    NO_STRONG_REASON,
-    external_key,
-    load_model,
-    score_companies,
-    score_leads,
-)
+from partnermatch.recommendations.profiles import Subject, loaded_subjects, place
+from partnermatch.recommendations.registry import load_model
+from partnermatch.recommendations.repository import SETTLED_KINDS
+from partnermatch.recommendations.service import LeadCandidateService
+from partnermatch.settings import Settings
 from tests.recommendations.conftest import Trial
 from tests.recommendations.test_recommendations import busiest_company, busiest_open_lead, recommend
 
@@ -49,7 +47,10 @@ async def stored_rows(db_session: AsyncSession, **where: Any) -> list[StoredReco
 async def test_the_batch_stores_every_approved_companys_top_leads_as_on_demand_would_score_them(
     client: Client, db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
-    timings = await store(db_session, active_model, top=20)
+    company_id = await busiest_company(db_session)
+    on_demand = await recommend(client, company_id, limit=20)
+    assert on_demand["source"] == "on_demand"
+    timings = await store(db_session, active_model, 20)
     approved = await db_session.scalar(
         select(func.count()).select_from(Company).where(Company.status == "approved")
     )
@@ -79,21 +80,17 @@ async def test_the_batch_stores_every_approved_companys_top_leads_as_on_demand_w
     open_ids = set(await db_session.scalars(select(Lead.id).where(Lead.status == LeadStatus.OPEN.value)))
     assert {r.lead_id for r in rows} <= open_ids
 
-    company_id = await busiest_company(db_session)
     body = await recommend(client, company_id, limit=10)
     assert body["source"] == "stored"
     mine = per_company[company_id]
     assert [i["lead_id"] for i in body["items"]] == [str(r.lead_id) for r in mine[:10]]
     assert [i["score"] for i in body["items"]] == [r.score for r in mine[:10]]
     assert [i["rank"] for i in body["items"]] == list(range(1, 11))
-    # The same model scoring the same pairs on demand gives the same probabilities.
-    company = await db_session.get_one(Company, company_id)
-    leads = list(await db_session.scalars(select(Lead).where(Lead.id.in_([r.lead_id for r in mine]))))
-    on_demand = {s.lead.id: s.score for s in score_leads(load_model(active_model), company, leads, 20)}
-    assert on_demand
-    for r in mine:
-        if r.lead_id in on_demand:
-            assert abs(on_demand[r.lead_id] - r.score) < 1e-9
+    # The same model scoring the same pairs on demand gave the same probabilities.
+    scored = {UUID(i["lead_id"]): i["score"] for i in on_demand["items"]}
+    shared = [r for r in mine if r.lead_id in scored]
+    assert len(shared) >= 10
+    assert all(abs(scored[r.lead_id] - r.score) < 1e-9 for r in shared)
 
 
 async def test_filters_that_leave_fewer_rows_than_asked_of_a_cut_list_are_scored_on_demand(
@@ -102,7 +99,7 @@ async def test_filters_that_leave_fewer_rows_than_asked_of_a_cut_list_are_scored
     company_id = await busiest_company(db_session)
     fresh = await recommend(client, company_id, limit=5)
     assert fresh["source"] == "on_demand"
-    await store(db_session, active_model, [company_id], top=5)
+    await store(db_session, active_model, 5, [company_id])
     rows = await stored_rows(db_session, company_id=company_id)
     assert len(rows) == 5
     assert all(r.truncated for r in rows)
@@ -121,7 +118,7 @@ async def test_closed_and_declined_leads_are_never_served_from_stored_rows(
     client: Client, db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
     company_id = await busiest_company(db_session)
-    await store(db_session, active_model, [company_id], top=30)
+    await store(db_session, active_model, 30, [company_id])
     before = [i["lead_id"] for i in (await recommend(client, company_id, limit=10))["items"]]
     closed, declined = UUID(before[0]), UUID(before[1])
     # Closed behind the service's back: serving filters in SQL and does not rely on the refresh.
@@ -143,7 +140,7 @@ async def test_closed_and_declined_leads_are_never_served_from_stored_rows(
 async def test_a_created_company_gets_rows_and_a_changed_one_is_recomputed(
     client: Client, db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
-    await store(db_session, active_model, top=10)
+    await store(db_session, active_model, 10)
     created = await client.post(
         "/api/v1/companies",
         json={
@@ -192,7 +189,7 @@ async def test_a_new_or_edited_lead_is_merged_into_the_lists_it_makes_and_a_clos
     client: Client, db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
     company_id = await busiest_company(db_session)
-    await store(db_session, active_model, top=10)
+    await store(db_session, active_model, 10)
     best = (await stored_rows(db_session, company_id=company_id))[0]
     model_lead = await db_session.get_one(Lead, best.lead_id)
     # A twin of the company's best lead: the model should rank it at the top of the company's list too.
@@ -258,25 +255,21 @@ def every_contribution(model: Any, X: np.ndarray) -> list[dict[str, float]]:
 
 
 def test_batched_reasons_are_those_of_every_contribution(trial: Trial) -> None:
-    """``explain`` skips the variants that cannot change a sentence; the sentences must not change."""
-    from ml.artifact import load
-
-    from partnermatch.ranking.features import candidate_mask, lead_blocks, open_leads, stack
-
+    """``explain_many`` skips the variants that cannot change a sentence; the sentences must not change."""
     model = load(trial.trained.path)
     state = model.state_
     companies = [Subject(uuid4(), key) for key in state.companies.ids[:40]]
     leads = [Subject(uuid4(), state.leads.ids[j]) for j in open_leads(state)]
-    serving = serving_state(model, companies, leads)
-    blocks = lead_blocks(serving.state, serving.company_rows, serving.lead_rows)
-    score = model.learned_block(blocks, candidate_mask(blocks, model.per_source))
+    placed = place(model, companies, leads)
+    blocks = lead_blocks(placed.state, placed.company_rows, placed.lead_rows)
+    score = model.learned_block(blocks, model.candidates(blocks))
     best = np.argsort(-score, axis=1)[:, :15]
     ri, ci = np.repeat(np.arange(len(best)), best.shape[1]), best.ravel()
     X = stack(blocks, ri, ci)
-    company_rows, lead_rows = serving.company_rows[ri], serving.lead_rows[ci]
+    company_rows, lead_rows = placed.company_rows[ri], placed.lead_rows[ci]
     expected = [
         render(
-            serving.state,
+            placed.state,
             int(company_rows[j]),
             int(lead_rows[j]),
             dict(zip(FEATURE_NAMES, X[j].tolist(), strict=True)),
@@ -288,7 +281,7 @@ def test_batched_reasons_are_those_of_every_contribution(trial: Trial) -> None:
         for j, lift in enumerate(every_contribution(model, X))
     ]
     assert sum(reasons != [NO_STRONG_REASON] for reasons in expected) > len(expected) // 2
-    assert explain(model, serving.state, X, company_rows, lead_rows) == expected
+    assert explain_many(model, placed.state, X, company_rows, lead_rows) == expected
 
 
 async def test_a_change_commits_and_answers_even_when_its_recomputation_fails(
@@ -299,13 +292,13 @@ async def test_a_change_commits_and_answers_even_when_its_recomputation_fails(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     company_id = await busiest_company(db_session)
-    await store(db_session, active_model, top=10)
+    await store(db_session, active_model, 10)
     assert await stored_rows(db_session, company_id=company_id)
 
-    async def broken(sessions: SessionFactory, company_id: UUID) -> None:
+    async def broken(context: JobContext, company_id: UUID) -> None:
         raise RuntimeError("scoring failed")
 
-    monkeypatch.setattr(batch, "recompute_company", broken)
+    monkeypatch.setattr(refresh, "recompute_company", broken)
     with caplog.at_level(logging.ERROR, logger="partnermatch.jobs"):
         changed = await client.patch(
             f"/api/v1/companies/{company_id}", json={"description": "Wind turbine blades and their repair."}
@@ -323,10 +316,12 @@ async def test_a_change_commits_and_answers_even_when_its_recomputation_fails(
 async def test_a_recomputation_overtaken_by_a_later_change_writes_nothing(
     db_session: AsyncSession,
     session_maker: async_sessionmaker[AsyncSession],
+    settings: Settings,
     active_model: ModelVersion,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     company_id = await busiest_company(db_session)
+    context = JobContext(session_maker, settings)
     ranked = batch.rank_prepared
 
     async def meanwhile_changed(prepared: batch.Prepared, version: ModelVersion, top: int) -> list[Any]:
@@ -336,56 +331,74 @@ async def test_a_recomputation_overtaken_by_a_later_change_writes_nothing(
         await db_session.flush()
         return rows
 
-    monkeypatch.setattr(batch, "rank_prepared", meanwhile_changed)
-    await batch.recompute_company(session_maker, company_id=company_id)
+    monkeypatch.setattr(refresh, "rank_prepared", meanwhile_changed)
+    await refresh.recompute_company(context, company_id=company_id)
     assert await stored_rows(db_session, company_id=company_id) == []
     # Without a change in between, the same job stores the list.
-    monkeypatch.setattr(batch, "rank_prepared", ranked)
-    await batch.recompute_company(session_maker, company_id=company_id)
+    monkeypatch.setattr(refresh, "rank_prepared", ranked)
+    await refresh.recompute_company(context, company_id=company_id)
     assert await stored_rows(db_session, company_id=company_id)
 
 
 async def test_on_demand_scores_a_company_changed_since_training_from_its_new_profile_and_old_history(
-    db_session: AsyncSession, active_model: ModelVersion
+    client: Client, db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
     company_id = await busiest_company(db_session)
+    before = (await recommend(client, company_id, limit=20))["items"]
     company = await db_session.get_one(Company, company_id)
-    model = load_model(active_model)
-    leads = list(await db_session.scalars(select(Lead).where(Lead.status == LeadStatus.OPEN.value)))
-    before = score_leads(model, company, leads, 20, active_model.created_at)
     company.description = "Bulk gravel, sand and crushed stone for road works and railway beds."
     await db_session.flush()
     assert company.updated_at > active_model.created_at
-    after = score_leads(model, company, leads, 20, active_model.created_at)
-    assert [s.lead.id for s in after] != [s.lead.id for s in before]
-    assert {s.method for s in after} == {"learned"}  # its history still counts: no cold start
+    answer = await recommend(client, company_id, limit=20)
+    assert answer["source"] == "on_demand"
+    after = answer["items"]
+    assert [i["lead_id"] for i in after] != [i["lead_id"] for i in before]
+    assert {i["method"] for i in after} == {"learned"}  # its history still counts: no cold start
     # The batch path encodes a changed profile again and keeps the history: the same scores.
-    await store(db_session, active_model, [company_id], top=20, changed=company)
-    stored = {r.lead_id: r.score for r in await stored_rows(db_session, company_id=company_id)}
-    shared = [s for s in after if s.lead.id in stored]
+    await store(db_session, active_model, 20, [company_id])
+    stored = {str(r.lead_id): r.score for r in await stored_rows(db_session, company_id=company_id)}
+    shared = [i for i in after if i["lead_id"] in stored]
     assert shared
-    assert all(abs(stored[s.lead.id] - s.score) < 1e-9 for s in shared)
+    assert all(abs(stored[i["lead_id"]] - i["score"]) < 1e-9 for i in shared)
+
+
+async def test_a_sector_change_alone_marks_the_company_and_the_lead_as_changed(
+    client: Client, db_session: AsyncSession, active_model: ModelVersion
+) -> None:
+    """Sectors live in rows of their own; the change still moves ``updated_at``, which scoring compares
+    with the training time to decide that the profile must be encoded again."""
+    company_id = await busiest_company(db_session)
+    company = await db_session.get_one(Company, company_id)
+    lead = await db_session.get_one(Lead, await busiest_open_lead(db_session))
+    seen = company.updated_at, lead.updated_at
+    changed = await client.patch(f"/api/v1/companies/{company_id}", json={"sectors": ["08.12"]})
+    assert changed.status_code == 200, changed.text
+    edited = await client.patch(f"/api/v1/leads/{lead.id}", json={"sectors": ["08.12"]})
+    assert edited.status_code == 200, edited.text
+    await db_session.refresh(company)
+    await db_session.refresh(lead)
+    assert company.updated_at > seen[0]
+    assert lead.updated_at > seen[1]
+    assert company.updated_at > active_model.created_at
 
 
 async def test_lead_candidates_score_a_lead_changed_since_training_from_its_new_profile_and_old_history(
     db_session: AsyncSession, active_model: ModelVersion
 ) -> None:
     lead = await db_session.get_one(Lead, await busiest_open_lead(db_session))
-    companies = list(await CandidateRepository(session=db_session).approved())
-    model = load_model(active_model)
-    before = score_companies(model, lead, companies, 20, active_model.created_at)
+    candidates = LeadCandidateService(db_session)
+    before = (await candidates.candidates(lead.id, 20)).items
     lead.title = "Gravel and sand supply"
     lead.description = "Bulk gravel, sand and crushed stone for road works and railway beds."
     await db_session.flush()
     assert lead.updated_at > active_model.created_at
-    after = score_companies(model, lead, companies, 20, active_model.created_at)
+    after = (await candidates.candidates(lead.id, 20)).items
     assert [c.company.id for c in after] != [c.company.id for c in before]
     assert {c.method for c in after} == {"learned"}  # its popularity and engagers still count
     # The merge job's scoring of the same changed lead (encoded again, history kept) gives the same scores.
-    subjects = [Subject(c.id, external_key(c.external_id, c.id)) for c in companies]
-    serving = serving_state(
-        model, subjects, [Subject(lead.id, external_key(lead.external_id, lead.id), lead)]
-    )
-    raw, _ = batch.score_lead(model, serving)
+    model = load_model(active_model)
+    companies = await approved_subjects(db_session, model, active_model)
+    (subject,) = loaded_subjects(lead_index(model.state_), [lead], active_model.created_at)
+    raw, _ = refresh.score_lead(model, place(model, companies, [subject]))
     expected = {c.id: float(p) for c, p in zip(companies, model.probability(raw), strict=True)}
     assert all(abs(expected[c.company.id] - c.score) < 1e-9 for c in after)

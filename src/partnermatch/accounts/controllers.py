@@ -1,10 +1,10 @@
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from partnermatch.accounts.auth import (
     set_session_cookie,
 )
 from partnermatch.accounts.invitations import InvitationService, status_of
-from partnermatch.accounts.models import Invitation, User
+from partnermatch.accounts.models import Invitation
 from partnermatch.accounts.schemas import (
     Accepted,
     InvitationAccept,
@@ -33,10 +33,9 @@ from partnermatch.accounts.schemas import (
 )
 from partnermatch.accounts.service import AccountService
 from partnermatch.accounts.throttle import LoginThrottle
-from partnermatch.enums import InvitationStatus, UserRole
+from partnermatch.enums import InvitationStatus
 from partnermatch.mail import mailer_for
-from partnermatch.privacy.controllers import provide_privacy_service
-from partnermatch.privacy.service import PrivacyService
+from partnermatch.mapping import read_as
 from partnermatch.settings import Settings
 
 CHECK_EMAIL = "If the address can be used, a message with the next step is on its way."
@@ -60,39 +59,9 @@ def provide_login_throttle(
     return LoginThrottle(request.app.stores.get(LOGIN_FAILURES_STORE), settings.login_failures_per_account)
 
 
-def user_read(user: User) -> UserRead:
-    return UserRead(
-        id=user.id,
-        email=user.email,
-        role=UserRole(user.role),
-        company_id=user.company_id,
-        email_verified=user.email_verified_at is not None,
-        created_at=user.created_at,
-    )
-
-
 def invitation_read(invitation: Invitation, now: datetime) -> InvitationRead:
-    return InvitationRead(
-        id=invitation.id,
-        company_id=invitation.company_id,
-        email=invitation.email,
-        status=status_of(invitation, now),
-        invited_by=invitation.invited_by_id,
-        expires_at=invitation.expires_at,
-        accepted_at=invitation.accepted_at,
-        revoked_at=invitation.revoked_at,
-        created_at=invitation.created_at,
-    )
-
-
-def member_read(user: User) -> MemberRead:
-    return MemberRead(
-        id=user.id,
-        email=user.email,
-        role=UserRole(user.role),
-        is_active=user.is_active,
-        email_verified=user.email_verified_at is not None,
-        created_at=user.created_at,
+    return read_as(
+        invitation, InvitationRead, status=status_of(invitation, now), invited_by=invitation.invited_by_id
     )
 
 
@@ -128,7 +97,7 @@ class AuthController(Controller):
         user, secret = await accounts.login(
             data.email, data.password, throttle=throttle, previous=_current(request)
         )
-        response = Response(user_read(user))
+        response = Response(read_as(user, UserRead))
         set_session_cookie(response, settings, secret)
         return response
 
@@ -148,29 +117,7 @@ class AuthController(Controller):
     async def me(
         self, accounts: NamedDependency[AccountService], principal: NamedDependency[Principal]
     ) -> UserRead:
-        return user_read(await accounts.get_user(principal.user_id))
-
-    @delete(
-        "/me",
-        summary="Delete your account (members; GDPR): signs out everywhere, the audit log keeps the "
-        "actions without your name",
-        status_code=204,
-        opt=access(Access.MEMBER),
-        dependencies={"privacy": Provide(provide_privacy_service)},
-    )
-    async def delete_account(
-        self,
-        privacy: NamedDependency[PrivacyService],
-        principal: NamedDependency[Principal],
-        settings: NamedDependency[Settings],
-        confirm: Annotated[
-            str, QueryParameter(description="Your email address, to confirm", min_length=1, max_length=320)
-        ],
-    ) -> Response[None]:
-        await privacy.delete_account(principal, confirm)
-        response: Response[None] = Response(content=None, status_code=204)
-        clear_session_cookie(response, settings)
-        return response
+        return read_as(await accounts.get_user(principal.user_id), UserRead)
 
     @post(
         "/password",
@@ -186,7 +133,7 @@ class AuthController(Controller):
         data: JSONBody[PasswordChange],
     ) -> Response[UserRead]:
         secret = await accounts.change_password(principal, data.current_password, data.new_password)
-        response = Response(user_read(await accounts.get_user(principal.user_id)))
+        response = Response(read_as(await accounts.get_user(principal.user_id), UserRead))
         if secret is not None:
             set_session_cookie(response, settings, secret)
         return response
@@ -237,7 +184,7 @@ class AuthController(Controller):
         user = await invitations.accept(
             data.token, data.password, request=f"{request.method} {request.url.path}"
         )
-        return user_read(user)
+        return read_as(user, UserRead)
 
     @post(
         "/password-reset",
@@ -278,7 +225,7 @@ class ColleagueController(Controller):
         principal: NamedDependency[Principal],
         company_id: FromPath[UUID],
     ) -> list[MemberRead]:
-        return [member_read(u) for u in await invitations.members(company_id, principal)]
+        return [read_as(user, MemberRead) for user in await invitations.members(company_id, principal)]
 
     @get("/{company_id:uuid}/invitations", summary="The company's invitations, newest first")
     async def invitations(

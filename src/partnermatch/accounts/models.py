@@ -28,6 +28,10 @@ class User(UUIDv7AuditBase):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
 
 class UserSession(UUIDv7AuditBase):
     """A login: the cookie holds a random id, the table only its SHA-256."""

@@ -9,10 +9,10 @@ from litestar.params import FromQuery, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Access, access
-from partnermatch.audit.models import AuditEvent
 from partnermatch.audit.service import AuditService
 from partnermatch.clock import RFC_3339
-from partnermatch.pagination import Limit, Offset, Page, page_size
+from partnermatch.mapping import read_as
+from partnermatch.pagination import Limit, Offset, Page, list_page, page_window
 
 
 class AuditEventRead(msgspec.Struct):
@@ -34,20 +34,6 @@ async def provide_audit_service(db_session: NamedDependency[AsyncSession]) -> Au
 InstantQuery = Annotated[
     str | None, QueryParameter(pattern=RFC_3339, description="RFC 3339 date-time with an offset")
 ]
-
-
-def to_read(e: AuditEvent) -> AuditEventRead:
-    return AuditEventRead(
-        id=e.id,
-        at=e.at,
-        actor_user_id=e.actor_user_id,
-        actor_token_id=e.actor_token_id,
-        request=e.request,
-        entity=e.entity,
-        entity_id=e.entity_id,
-        operation=e.operation,
-        changes=e.changes,
-    )
 
 
 class AuditController(Controller):
@@ -72,13 +58,8 @@ class AuditController(Controller):
         limit: Limit = None,
         offset: Offset = 0,
     ) -> Page[AuditEventRead]:
-        rows, total = await audit.search(
-            entity=entity,
-            entity_id=entity_id,
-            actor=actor,
-            since=since,
-            until=until,
-            limit=page_size(limit),
-            offset=offset,
+        window = page_window(limit, offset)
+        found = audit.search(
+            entity=entity, entity_id=entity_id, actor=actor, since=since, until=until, **window
         )
-        return Page(items=[to_read(e) for e in rows], total=total, limit=page_size(limit), offset=offset)
+        return await list_page(found, window, lambda row: read_as(row, AuditEventRead))

@@ -4,17 +4,13 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Access, access
-from partnermatch.cities.models import City
 from partnermatch.cities.schemas import CityCreate, CityRead, CityUpdate
 from partnermatch.cities.service import CityService
+from partnermatch.mapping import read_as
 
 
 async def provide_city_service(db_session: NamedDependency[AsyncSession]) -> CityService:
     return CityService(session=db_session)
-
-
-def to_read(city: City) -> CityRead:
-    return CityRead(city.id, city.name, city.country, list(city.languages), city.partner_since, city.status)  # type: ignore[arg-type]
 
 
 class CityController(Controller):
@@ -26,18 +22,18 @@ class CityController(Controller):
 
     @get("/", summary="Berlin's partner cities", opt=access(Access.PUBLIC))
     async def list_cities(self, cities: NamedDependency[CityService]) -> list[CityRead]:
-        return [to_read(c) for c in await cities.list_cities()]
+        return [read_as(city, CityRead) for city in await cities.list_cities()]
 
     @get("/{city_id:str}", summary="One partner city", opt=access(Access.PUBLIC))
     async def get_city(self, cities: NamedDependency[CityService], city_id: FromPath[str]) -> CityRead:
-        return to_read(await cities.get_city(city_id))
+        return read_as(await cities.get_city(city_id), CityRead)
 
     @post("/", summary="Add a partner city")
     async def create_city(self, cities: NamedDependency[CityService], data: JSONBody[CityCreate]) -> CityRead:
-        return to_read(await cities.create_city(data))
+        return read_as(await cities.create_city(data), CityRead)
 
     @patch("/{city_id:str}", summary="Change a partner city (name, languages, status)")
     async def update_city(
         self, cities: NamedDependency[CityService], city_id: FromPath[str], data: JSONBody[CityUpdate]
     ) -> CityRead:
-        return to_read(await cities.update_city(city_id, data))
+        return read_as(await cities.update_city(city_id, data), CityRead)

@@ -7,12 +7,11 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Access, Principal, access, needs_verified_email
-from partnermatch.companies.models import Company
 from partnermatch.companies.repository import SORTABLE, CompanyFilters
 from partnermatch.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate, StatusChange
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import CompanyStatus, ExportExperience
-from partnermatch.mail import mailer_for
+from partnermatch.mapping import read_as
 from partnermatch.pagination import (
     Limit,
     Offset,
@@ -20,38 +19,14 @@ from partnermatch.pagination import (
     Page,
     SectorFilter,
     TextQuery,
-    page_size,
-    parse_order,
+    list_page,
+    page_window,
+    sort_order,
 )
-from partnermatch.settings import Settings
 
 
-async def provide_company_service(
-    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
-) -> CompanyService:
-    return CompanyService(session=db_session, mailer=mailer_for(settings))
-
-
-def to_read(c: Company) -> CompanyRead:
-    return CompanyRead(
-        id=c.id,
-        external_id=c.external_id,
-        name=c.name,
-        status=CompanyStatus(c.status),
-        status_reason=c.status_reason,
-        sectors=c.sectors,
-        employees=c.employees,
-        founded=c.founded,
-        export_experience=ExportExperience(c.export_experience),
-        languages=list(c.languages),
-        target_cities=c.target_cities,
-        description=c.description,
-        contact_email=c.contact_email,
-        website=c.website,
-        registered_at=c.registered_at,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-    )
+async def provide_company_service(db_session: NamedDependency[AsyncSession]) -> CompanyService:
+    return CompanyService(session=db_session)
 
 
 class CompanyController(Controller):
@@ -76,26 +51,23 @@ class CompanyController(Controller):
         limit: Limit = None,
         offset: Offset = 0,
     ) -> Page[CompanyRead]:
-        field, descending = parse_order(order_by, SORTABLE)
+        window = page_window(limit, offset)
         filters = CompanyFilters(
             sector=sector,
             city=city,
             status=status,
             export_experience=export_experience,
             q=q,
-            order_by=field,
-            descending=descending,
-            limit=page_size(limit),
-            offset=offset,
+            **sort_order(order_by, SORTABLE),
+            **window,
         )
-        rows, total = await companies.search(filters)
-        return Page(items=[to_read(c) for c in rows], total=total, limit=filters.limit, offset=offset)
+        return await list_page(companies.search(filters), window, lambda row: read_as(row, CompanyRead))
 
     @post("/", summary="Register a company (starts as pending)")
     async def create_company(
         self, companies: NamedDependency[CompanyService], data: JSONBody[CompanyCreate]
     ) -> CompanyRead:
-        return to_read(await companies.register(data))
+        return read_as(await companies.register(data), CompanyRead)
 
     @get("/{company_id:uuid}", summary="One company (members: their own)", opt=access(Access.MEMBER))
     async def get_company(
@@ -104,7 +76,7 @@ class CompanyController(Controller):
         principal: NamedDependency[Principal],
         company_id: FromPath[UUID],
     ) -> CompanyRead:
-        return to_read(await companies.get_company(company_id, principal))
+        return read_as(await companies.get_company(company_id, principal), CompanyRead)
 
     @patch(
         "/{company_id:uuid}",
@@ -118,7 +90,7 @@ class CompanyController(Controller):
         company_id: FromPath[UUID],
         data: JSONBody[CompanyUpdate],
     ) -> CompanyRead:
-        return to_read(await companies.change(company_id, data, principal))
+        return read_as(await companies.change(company_id, data, principal), CompanyRead)
 
     @post(
         "/{company_id:uuid}/status",
@@ -131,7 +103,7 @@ class CompanyController(Controller):
         company_id: FromPath[UUID],
         data: JSONBody[StatusChange],
     ) -> CompanyRead:
-        return to_read(await companies.set_status(company_id, data, principal))
+        return read_as(await companies.set_status(company_id, data, principal), CompanyRead)
 
     @delete(
         "/{company_id:uuid}",
@@ -144,4 +116,4 @@ class CompanyController(Controller):
         principal: NamedDependency[Principal],
         company_id: FromPath[UUID],
     ) -> CompanyRead:
-        return to_read(await companies.archive(company_id, principal))
+        return read_as(await companies.archive(company_id, principal), CompanyRead)

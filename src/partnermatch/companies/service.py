@@ -6,25 +6,24 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
+from partnermatch import events
 from partnermatch.access import Principal
-from partnermatch.accounts.repository import UserRepository
 from partnermatch.cities.service import CityService
+from partnermatch.companies.events import CompanyProfileChanged, CompanyRegistered, CompanyStatusChanged
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
 from partnermatch.companies.repository import CompanyFilters, CompanyRepository
 from partnermatch.companies.schemas import CompanyCreate, CompanyUpdate, StatusChange
 from partnermatch.enums import CompanyStatus
 from partnermatch.errors import Conflict, NotFound
-from partnermatch.mail import Mail, Mailer
 from partnermatch.reference import check_languages
-from partnermatch.sectors.service import SectorService
+from partnermatch.sectors.service import SectorService, replace_sector_links, sector_links
 
 
 class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository]):
-    repository_type = CompanyRepository
+    """Registration, profile and status of Berlin companies. Each change is published as an event
+    (``companies/events.py``): recommendations and account mail follow it without this service knowing."""
 
-    def __init__(self, *args: Any, mailer: Mailer | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.mailer = mailer
+    repository_type = CompanyRepository
 
     async def get_company(self, company_id: UUID, principal: Principal) -> Company:
         company = await self.repository.get_visible(company_id, principal)
@@ -44,11 +43,10 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
         fields = msgspec.structs.asdict(data)
         sectors, cities = fields.pop("sectors"), fields.pop("target_cities")
         company = Company(**fields, status=status.value, registered_at=datetime.now(UTC))
-        company.sector_links = [CompanySector(position=i, code=code) for i, code in enumerate(sectors)]
+        company.sector_links = sector_links(CompanySector, sectors)
         company.target_city_links = [CompanyTargetCity(city_id=city) for city in dict.fromkeys(cities)]
         company = await self.repository.add(company)
-        if company.status == CompanyStatus.APPROVED:
-            await self._refresh_recommendations(company)
+        await events.publish(self.repository.session, CompanyRegistered(company.id, status))
         return company
 
     async def change(self, company_id: UUID, data: CompanyUpdate, principal: Principal) -> Company:
@@ -63,12 +61,9 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
             target_cities=changes.get("target_cities"),
         )
         if "sectors" in changes:
-            # Flush the removal first: reordering codes would otherwise collide on (company_id, code).
-            company.sector_links.clear()
-            await self.repository.session.flush()
-            company.sector_links = [
-                CompanySector(position=i, code=c) for i, c in enumerate(changes.pop("sectors"))
-            ]
+            await replace_sector_links(
+                self.repository.session, company, CompanySector, changes.pop("sectors")
+            )
         if "target_cities" in changes:
             wanted = list(dict.fromkeys(changes.pop("target_cities")))
             kept = [link for link in company.target_city_links if link.city_id in wanted]
@@ -76,48 +71,32 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
             company.target_city_links = kept + [CompanyTargetCity(city_id=c) for c in wanted if c not in have]
         for key, value in changes.items():
             setattr(company, key, value)
+        if changed:
+            # Set here: a change of sectors or target cities alone writes no column of the company's row,
+            # so the audit timestamp would not move, and readers compare it to see whether it changed.
+            company.updated_at = datetime.now(UTC)
         company = await self.repository.update(company)
-        from partnermatch.recommendations.batch import COMPANY_RANKING_FIELDS
-
-        if company.status == CompanyStatus.APPROVED and changed & COMPANY_RANKING_FIELDS:
-            await self._refresh_recommendations(company)
+        if changed:
+            await events.publish(
+                self.repository.session,
+                CompanyProfileChanged(company.id, CompanyStatus(company.status), frozenset(changed)),
+            )
         return company
 
     async def set_status(self, company_id: UUID, change: StatusChange, principal: Principal) -> Company:
         company = await self.get_company(company_id, principal)
-        rejected = company.status == CompanyStatus.PENDING and change.status is CompanyStatus.ARCHIVED
-        was = company.status
+        previous = CompanyStatus(company.status)
         company.status = change.status.value
         company.status_reason = change.reason
         company = await self.repository.update(company)
-        if was != company.status:
-            await self._refresh_recommendations(company)
-        if rejected:
-            await self._tell_members_of_rejection(company)
+        if previous is not change.status:
+            await events.publish(
+                self.repository.session, CompanyStatusChanged(company.id, previous, change.status)
+            )
         return company
 
     async def archive(self, company_id: UUID, principal: Principal) -> Company:
         return await self.set_status(company_id, StatusChange(status=CompanyStatus.ARCHIVED), principal)
-
-    async def _refresh_recommendations(self, company: Company) -> None:
-        # Imported here: recommendations builds on companies (and on missions, which imports this module).
-        from partnermatch.recommendations.batch import refresh_company
-
-        await refresh_company(self.repository.session, company)
-
-    async def _tell_members_of_rejection(self, company: Company) -> None:
-        if self.mailer is None:
-            return
-        reason = company.status_reason or "no reason was given"
-        for email in await UserRepository(session=self.repository.session).member_emails(company.id):
-            await self.mailer.send(
-                Mail(
-                    to=email,
-                    subject=f"Your registration of {company.name} on PartnerMatch",
-                    body=f"We are sorry: the registration of {company.name} was not approved.\n\n"
-                    f"Reason: {reason}\n\nReply to this message if you have questions.\n",
-                )
-            )
 
     async def _validate(
         self,

@@ -9,19 +9,12 @@ from uuid import UUID
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from partnermatch.models import (
-    City,
-    Company,
-    CompanySector,
-    CompanyTargetCity,
-    Interaction,
-    Lead,
-    LeadSector,
-    Mission,
-    MissionParticipant,
-    MissionSector,
-    Sector,
-)
+from partnermatch.cities.models import City
+from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
+from partnermatch.interactions.models import Interaction
+from partnermatch.leads.models import Lead, LeadSector
+from partnermatch.missions.models import Mission, MissionParticipant, MissionSector
+from partnermatch.sectors.models import Sector
 
 T = TypeVar("T")
 # Rows per executemany call: large enough to amortise round trips, small enough to keep memory flat.

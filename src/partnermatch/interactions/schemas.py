@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -25,3 +25,24 @@ class InteractionCreate(msgspec.Struct, forbid_unknown_fields=True):
     kind: InteractionKind
     at: Annotated[Instant, msgspec.Meta(description="When it happened; default now")] | None = None
     position: Annotated[Position, msgspec.Meta(description="Only for impressions and views")] | None = None
+
+
+class FeedbackCreate(msgspec.Struct, forbid_unknown_fields=True):
+    lead_id: UUID
+    kind: Literal["view", "interested", "declined", "contacted"]
+    position: (
+        Annotated[
+            Position,
+            msgspec.Meta(description="Rank shown; recorded for views (the dataset format keeps it there)"),
+        ]
+        | None
+    ) = None
+
+
+class FeedbackRead(msgspec.Struct):
+    id: int
+    company_id: UUID
+    lead_id: UUID
+    kind: str
+    at: datetime
+    position: int | None

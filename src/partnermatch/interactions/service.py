@@ -1,15 +1,17 @@
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
+from partnermatch.access import Principal
 from partnermatch.clock import parse_instant
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import InteractionKind
 from partnermatch.errors import Conflict, InvalidInput
 from partnermatch.interactions.models import Interaction
 from partnermatch.interactions.repository import InteractionFilters, InteractionRepository
-from partnermatch.interactions.schemas import InteractionCreate
+from partnermatch.interactions.schemas import FeedbackCreate, InteractionCreate
 from partnermatch.leads.service import LeadService
 
 # The dataset format records a rank only where a lead was shown in a list.
@@ -43,3 +45,18 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
             position=data.position,
         )
         return await self.repository.add(interaction)
+
+    async def record_feedback(
+        self, company_id: UUID, principal: Principal, data: FeedbackCreate
+    ) -> Interaction:
+        """What a company did with a recommended lead. For a member, another company is not found, as
+        if it did not exist."""
+        company = await CompanyService(session=self.repository.session).get_company(company_id, principal)
+        return await self.record(
+            InteractionCreate(
+                company_id=company.id,
+                lead_id=data.lead_id,
+                kind=InteractionKind(data.kind),
+                position=data.position,
+            )
+        )

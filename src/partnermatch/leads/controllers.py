@@ -13,6 +13,7 @@ from partnermatch.leads.models import Lead
 from partnermatch.leads.repository import SORTABLE, LeadFilters
 from partnermatch.leads.schemas import LeadCreate, LeadRead, LeadStatusChange, LeadUpdate
 from partnermatch.leads.service import LeadService, days_to_deadline, is_open
+from partnermatch.mapping import read_as
 from partnermatch.pagination import (
     Limit,
     Offset,
@@ -20,8 +21,9 @@ from partnermatch.pagination import (
     Page,
     SectorFilter,
     TextQuery,
-    page_size,
-    parse_order,
+    list_page,
+    page_window,
+    sort_order,
 )
 
 Budget = Annotated[int | None, QueryParameter(ge=0, le=10**15)]
@@ -31,26 +33,13 @@ async def provide_lead_service(db_session: NamedDependency[AsyncSession]) -> Lea
     return LeadService(session=db_session)
 
 
-def to_read(lead: Lead, now: datetime) -> LeadRead:
-    return LeadRead(
-        id=lead.id,
-        external_id=lead.external_id,
-        title=lead.title,
-        kind=LeadKind(lead.kind),
-        organization=lead.organization,
+def lead_read(lead: Lead, now: datetime) -> LeadRead:
+    return read_as(
+        lead,
+        LeadRead,
         city=lead.city_id,
-        sectors=lead.sectors,
-        description=lead.description,
-        languages=list(lead.languages),
-        budget_eur=lead.budget_eur,
-        published_at=lead.published_at,
-        deadline=lead.deadline,
-        status=LeadStatus(lead.status),
-        source=LeadSource(lead.source),
         is_open=is_open(lead, now),
         days_to_deadline=days_to_deadline(lead, now),
-        created_at=lead.created_at,
-        updated_at=lead.updated_at,
     )
 
 
@@ -87,7 +76,7 @@ class LeadController(Controller):
         limit: Limit = None,
         offset: Offset = 0,
     ) -> Page[LeadRead]:
-        field, descending = parse_order(order_by, SORTABLE)
+        window = page_window(limit, offset)
         filters = LeadFilters(
             sector=sector,
             city=city,
@@ -98,30 +87,25 @@ class LeadController(Controller):
             min_budget=min_budget,
             max_budget=max_budget,
             q=q,
-            order_by=field,
-            descending=descending,
-            limit=page_size(limit),
-            offset=offset,
+            **sort_order(order_by, SORTABLE),
+            **window,
         )
-        rows, total = await leads.search(filters)
         moment = now()
-        return Page(
-            items=[to_read(lead, moment) for lead in rows], total=total, limit=filters.limit, offset=offset
-        )
+        return await list_page(leads.search(filters), window, lambda row: lead_read(row, moment))
 
     @post("/", summary="Register a lead (published now unless published_at is given)")
     async def create_lead(self, leads: NamedDependency[LeadService], data: JSONBody[LeadCreate]) -> LeadRead:
-        return to_read(await leads.create_lead(data), now())
+        return lead_read(await leads.create_lead(data), now())
 
     @get("/{lead_id:uuid}", summary="One lead")
     async def get_lead(self, leads: NamedDependency[LeadService], lead_id: FromPath[UUID]) -> LeadRead:
-        return to_read(await leads.get_lead(lead_id), now())
+        return lead_read(await leads.get_lead(lead_id), now())
 
     @patch("/{lead_id:uuid}", summary="Change a lead")
     async def update_lead(
         self, leads: NamedDependency[LeadService], lead_id: FromPath[UUID], data: JSONBody[LeadUpdate]
     ) -> LeadRead:
-        return to_read(await leads.change(lead_id, data), now())
+        return lead_read(await leads.change(lead_id, data), now())
 
     @post(
         "/{lead_id:uuid}/status", summary="Close or reopen a lead (reopening needs a deadline not yet passed)"
@@ -132,8 +116,8 @@ class LeadController(Controller):
         lead_id: FromPath[UUID],
         data: JSONBody[LeadStatusChange],
     ) -> LeadRead:
-        return to_read(await leads.set_status(lead_id, data.status), now())
+        return lead_read(await leads.set_status(lead_id, data.status), now())
 
     @delete("/{lead_id:uuid}", summary="Archive a lead: it is closed and kept for history", status_code=200)
     async def archive_lead(self, leads: NamedDependency[LeadService], lead_id: FromPath[UUID]) -> LeadRead:
-        return to_read(await leads.archive(lead_id), now())
+        return lead_read(await leads.archive(lead_id), now())

@@ -7,15 +7,17 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
+from partnermatch import events
 from partnermatch.cities.service import CityService
 from partnermatch.clock import check_plausible, end_of_day, local_date, parse_instant
 from partnermatch.enums import LeadStatus
 from partnermatch.errors import Conflict, InvalidInput, NotFound
+from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatusChanged
 from partnermatch.leads.models import Lead, LeadSector
 from partnermatch.leads.repository import LeadFilters, LeadRepository
 from partnermatch.leads.schemas import LeadCreate, LeadUpdate
 from partnermatch.reference import check_languages
-from partnermatch.sectors.service import SectorService
+from partnermatch.sectors.service import SectorService, replace_sector_links, sector_links
 
 
 def deadline_passed(lead: Lead, now: datetime) -> bool:
@@ -38,6 +40,8 @@ def _check_deadline(deadline: date | None, published_at: datetime) -> None:
 
 
 class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
+    """Leads in partner cities. Each change is published as an event (``leads/events.py``)."""
+
     repository_type = LeadRepository
 
     async def get_lead(self, lead_id: UUID) -> Lead:
@@ -69,9 +73,9 @@ class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
         sectors, city = fields.pop("sectors"), fields.pop("city")
         fields["published_at"] = published_at
         lead = Lead(**fields, city_id=city)
-        lead.sector_links = [LeadSector(position=i, code=code) for i, code in enumerate(sectors)]
+        lead.sector_links = sector_links(LeadSector, sectors)
         lead = await self.repository.add(lead)
-        await self._refresh_recommendations(lead)
+        await events.publish(self.repository.session, LeadCreated(lead.id))
         return lead
 
     async def change(self, lead_id: UUID, data: LeadUpdate) -> Lead:
@@ -93,19 +97,17 @@ class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
                 changes.get("deadline", lead.deadline), changes.get("published_at", lead.published_at)
             )
         if "sectors" in changes:
-            # Flush the removal first: reordering codes would otherwise collide on (lead_id, code).
-            lead.sector_links.clear()
-            await self.repository.session.flush()
-            lead.sector_links = [LeadSector(position=i, code=c) for i, c in enumerate(changes.pop("sectors"))]
+            await replace_sector_links(self.repository.session, lead, LeadSector, changes.pop("sectors"))
         if "city" in changes:
             lead.city_id = changes.pop("city")
         for key, value in changes.items():
             setattr(lead, key, value)
+        if changed:
+            # Set here: a change of sectors alone writes no column of the lead's row (see CompanyService).
+            lead.updated_at = datetime.now(UTC)
         lead = await self.repository.update(lead)
-        from partnermatch.recommendations.batch import LEAD_RANKING_FIELDS
-
-        if changed & LEAD_RANKING_FIELDS:
-            await self._refresh_recommendations(lead)
+        if changed:
+            await events.publish(self.repository.session, LeadProfileChanged(lead.id, frozenset(changed)))
         return lead
 
     async def set_status(self, lead_id: UUID, status: LeadStatus) -> Lead:
@@ -117,21 +119,15 @@ class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
                 )
             # Reopening puts the lead back in front of companies: new activity, like creating it.
             await self._validate(city=lead.city_id, sectors=None, languages=None)
-        changed = lead.status != status.value
+        previous = LeadStatus(lead.status)
         lead.status = status.value
         lead = await self.repository.update(lead)
-        if changed:
-            await self._refresh_recommendations(lead)
+        if previous is not status:
+            await events.publish(self.repository.session, LeadStatusChanged(lead.id, previous, status))
         return lead
 
     async def archive(self, lead_id: UUID) -> Lead:
         return await self.set_status(lead_id, LeadStatus.CLOSED)
-
-    async def _refresh_recommendations(self, lead: Lead) -> None:
-        # Imported here: recommendations builds on leads.
-        from partnermatch.recommendations.batch import refresh_lead
-
-        await refresh_lead(self.repository.session, lead)
 
     async def _validate(
         self, *, city: str | None, sectors: Sequence[str] | None, languages: Sequence[str] | None

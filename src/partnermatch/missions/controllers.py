@@ -9,13 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Access, access
 from partnermatch.enums import MissionStatus, ParticipantStatus
+from partnermatch.mapping import read_as
 from partnermatch.missions.repository import SORTABLE, MissionFilters, Participation
 from partnermatch.missions.schemas import (
     MissionCreate,
     MissionRead,
     MissionStatusChange,
     MissionUpdate,
-    ParticipantCounts,
     ParticipantCreate,
     ParticipantRead,
     ParticipantUpdate,
@@ -28,8 +28,9 @@ from partnermatch.pagination import (
     Page,
     SectorFilter,
     TextQuery,
-    page_size,
-    parse_order,
+    list_page,
+    page_window,
+    sort_order,
 )
 
 
@@ -41,39 +42,18 @@ async def provide_participant_service(db_session: NamedDependency[AsyncSession])
     return ParticipantService(session=db_session)
 
 
-def to_read(view: MissionView) -> MissionRead:
-    m = view.mission
-    return MissionRead(
-        id=m.id,
-        external_id=m.external_id,
-        title=m.title,
-        city=m.city_id,
-        sectors=m.sectors,
-        description=m.description,
-        starts_on=m.starts_on,
-        ends_on=m.ends_on,
-        capacity=m.capacity,
-        announced_at=m.announced_at,
-        status=MissionStatus(m.status),
-        participants=ParticipantCounts(**{s.value: view.counts.get(s, 0) for s in ParticipantStatus}),
+def mission_read(view: MissionView) -> MissionRead:
+    return read_as(
+        view.mission,
+        MissionRead,
+        city=view.mission.city_id,
+        participants={status.value: view.counts.get(status, 0) for status in ParticipantStatus},
         places_left=view.places_left,
-        created_at=m.created_at,
-        updated_at=m.updated_at,
     )
 
 
-def participant_read(p: Participation) -> ParticipantRead:
-    row = p.participant
-    return ParticipantRead(
-        id=row.id,
-        mission_id=row.mission_id,
-        company_id=row.company_id,
-        company_name=p.company_name,
-        status=ParticipantStatus(row.status),
-        status_at=row.status_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+def participant_read(participation: Participation) -> ParticipantRead:
+    return read_as(participation.participant, ParticipantRead, company_name=participation.company_name)
 
 
 class MissionController(Controller):
@@ -100,7 +80,7 @@ class MissionController(Controller):
         limit: Limit = None,
         offset: Offset = 0,
     ) -> Page[MissionRead]:
-        field, descending = parse_order(order_by, SORTABLE)
+        window = page_window(limit, offset)
         filters = MissionFilters(
             sector=sector,
             city=city,
@@ -108,25 +88,22 @@ class MissionController(Controller):
             starts_after=starts_after,
             starts_before=starts_before,
             q=q,
-            order_by=field,
-            descending=descending,
-            limit=page_size(limit),
-            offset=offset,
+            **sort_order(order_by, SORTABLE),
+            **window,
         )
-        views, total = await missions.search(filters)
-        return Page(items=[to_read(v) for v in views], total=total, limit=filters.limit, offset=offset)
+        return await list_page(missions.search(filters), window, mission_read)
 
     @post("/", summary="Plan a trade mission")
     async def create_mission(
         self, missions: NamedDependency[MissionService], data: JSONBody[MissionCreate]
     ) -> MissionRead:
-        return to_read(await missions.create_mission(data))
+        return mission_read(await missions.create_mission(data))
 
     @get("/{mission_id:uuid}", summary="One mission, with its participants counted by status")
     async def get_mission(
         self, missions: NamedDependency[MissionService], mission_id: FromPath[UUID]
     ) -> MissionRead:
-        return to_read(await missions.get_view(mission_id))
+        return mission_read(await missions.get_view(mission_id))
 
     @patch("/{mission_id:uuid}", summary="Change a mission")
     async def update_mission(
@@ -135,7 +112,7 @@ class MissionController(Controller):
         mission_id: FromPath[UUID],
         data: JSONBody[MissionUpdate],
     ) -> MissionRead:
-        return to_read(await missions.change(mission_id, data))
+        return mission_read(await missions.change(mission_id, data))
 
     @post("/{mission_id:uuid}/status", summary="Archive a mission or plan it again")
     async def change_status(
@@ -144,13 +121,13 @@ class MissionController(Controller):
         mission_id: FromPath[UUID],
         data: JSONBody[MissionStatusChange],
     ) -> MissionRead:
-        return to_read(await missions.set_status(mission_id, data.status))
+        return mission_read(await missions.set_status(mission_id, data.status))
 
     @delete("/{mission_id:uuid}", summary="Archive a mission (kept for history)", status_code=200)
     async def archive_mission(
         self, missions: NamedDependency[MissionService], mission_id: FromPath[UUID]
     ) -> MissionRead:
-        return to_read(await missions.archive(mission_id))
+        return mission_read(await missions.archive(mission_id))
 
 
 class ParticipantController(Controller):
@@ -168,11 +145,9 @@ class ParticipantController(Controller):
         limit: Limit = None,
         offset: Offset = 0,
     ) -> Page[ParticipantRead]:
-        size = page_size(limit)
-        rows, total = await participants.list_for_mission(
-            mission_id, status=status, limit=size, offset=offset
-        )
-        return Page(items=[participant_read(p) for p in rows], total=total, limit=size, offset=offset)
+        window = page_window(limit, offset)
+        found = participants.list_for_mission(mission_id, status=status, **window)
+        return await list_page(found, window, participant_read)
 
     @post("/", summary="Add a company to a mission (invited or participating ones need a free place)")
     async def add_participant(

@@ -10,7 +10,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from partnermatch.cities.service import CityService
 from partnermatch.clock import check_plausible, parse_instant
 from partnermatch.companies.service import CompanyService
-from partnermatch.enums import CompanyStatus, MissionStatus, ParticipantStatus
+from partnermatch.enums import HOLDS_PLACE, CompanyStatus, MissionStatus, ParticipantStatus
 from partnermatch.errors import Conflict, InvalidInput, NotFound
 from partnermatch.missions.models import Mission, MissionParticipant, MissionSector
 from partnermatch.missions.repository import (
@@ -20,10 +20,7 @@ from partnermatch.missions.repository import (
     Participation,
 )
 from partnermatch.missions.schemas import MissionCreate, MissionUpdate, ParticipantCreate, ParticipantUpdate
-from partnermatch.sectors.service import SectorService
-
-# Applicants and companies that declined hold no place on the trip.
-HOLDS_PLACE = frozenset({ParticipantStatus.INVITED, ParticipantStatus.PARTICIPATED})
+from partnermatch.sectors.service import SectorService, replace_sector_links, sector_links
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ class MissionService(SQLAlchemyAsyncRepositoryService[Mission, MissionRepository
         sectors, city = fields.pop("sectors"), fields.pop("city")
         fields["announced_at"] = parse_instant("announced_at", data.announced_at) or datetime.now(UTC)
         mission = Mission(**fields, city_id=city, status=MissionStatus.PLANNED.value)
-        mission.sector_links = [MissionSector(position=i, code=code) for i, code in enumerate(sectors)]
+        mission.sector_links = sector_links(MissionSector, sectors)
         return MissionView(await self.repository.add(mission), {})
 
     async def change(self, mission_id: UUID, data: MissionUpdate) -> MissionView:
@@ -103,12 +100,9 @@ class MissionService(SQLAlchemyAsyncRepositoryService[Mission, MissionRepository
                 "capacity", f"must be at least {view.taken}, the companies invited or participating"
             )
         if "sectors" in changes:
-            # Flush the removal first: reordering codes would otherwise collide on (mission_id, code).
-            mission.sector_links.clear()
-            await self.repository.session.flush()
-            mission.sector_links = [
-                MissionSector(position=i, code=c) for i, c in enumerate(changes.pop("sectors"))
-            ]
+            await replace_sector_links(
+                self.repository.session, mission, MissionSector, changes.pop("sectors")
+            )
         if "city" in changes:
             mission.city_id = changes.pop("city")
         for key, value in changes.items():

@@ -1,11 +1,13 @@
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Access, Principal, access
+from partnermatch.accounts.auth import clear_session_cookie
 from partnermatch.mail import mailer_for
 from partnermatch.privacy.service import DataExport, ErasureReport, PrivacyService
 from partnermatch.settings import Settings
@@ -18,7 +20,8 @@ async def provide_privacy_service(
 
 
 class MyDataController(Controller):
-    # DELETE /api/v1/auth/me is AuthController.delete_account: one path, one controller (Litestar).
+    """The data held about the signed-in user, to take away (deleting it: :func:`delete_my_account`)."""
+
     path = "/api/v1/auth/me"
     tags = ["auth"]
     opt = access(Access.MEMBER)
@@ -35,6 +38,32 @@ class MyDataController(Controller):
             await privacy.export(principal),
             headers={"Content-Disposition": 'attachment; filename="partnermatch-export.json"'},
         )
+
+
+# A function, not a handler of MyDataController: the path is AuthController's too, and Litestar refuses two
+# controllers on one path (each brings its OPTIONS handler).
+@delete(
+    "/api/v1/auth/me",
+    summary="Delete your account (members; GDPR): signs out everywhere, the audit log keeps the "
+    "actions without your name",
+    status_code=204,
+    tags=["auth"],
+    operation_id="ApiV1AuthMeDeleteAccount",
+    opt=access(Access.MEMBER),
+    dependencies={"privacy": Provide(provide_privacy_service)},
+)
+async def delete_my_account(
+    privacy: NamedDependency[PrivacyService],
+    principal: NamedDependency[Principal],
+    settings: NamedDependency[Settings],
+    confirm: Annotated[
+        str, QueryParameter(description="Your email address, to confirm", min_length=1, max_length=320)
+    ],
+) -> Response[None]:
+    await privacy.delete_account(principal, confirm)
+    response: Response[None] = Response(content=None, status_code=204)
+    clear_session_cookie(response, settings)
+    return response
 
 
 class ErasureController(Controller):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,11 @@ def deadline_end(value: str | None) -> float:
 
 def berlin_date(at: float) -> date:
     return datetime.fromtimestamp(at, BERLIN).date()
+
+
+def describe_time(at: float) -> str:
+    """Epoch seconds as an ISO 8601 time in UTC (reports and artifact metadata)."""
+    return datetime.fromtimestamp(at, UTC).isoformat()
 
 
 @dataclass

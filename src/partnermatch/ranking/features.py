@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from partnermatch.ranking.data import (
     IMPRESSION,
@@ -30,6 +32,7 @@ from partnermatch.ranking.data import (
     Dataset,
     Leads,
 )
+from partnermatch.sectors.nace import load_nace_rev2
 
 __all__ = [
     "FEATURE_NAMES",
@@ -81,8 +84,6 @@ def _section_of(division: str) -> str:
 
 @cache
 def sector_names() -> dict[str, str]:
-    from partnermatch.sectors.nace import load_nace_rev2
-
     return {entry.code: entry.name for entry in load_nace_rev2()}
 
 
@@ -107,9 +108,6 @@ class TextModel:
         self.random_state = random_state
 
     def fit(self, texts: Sequence[str]) -> TextModel:
-        from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self.word_ = TfidfVectorizer(
             token_pattern=r"(?u)\b[^\W\d_]{3,}\b",
             strip_accents="unicode",
@@ -834,7 +832,8 @@ def mission_features(
     company_rows: I64,
     past_missions: F32,
 ) -> F32:
-    """Features of every listed company for one mission (rows x MISSION_FEATURE_NAMES)."""
+    """Features of every listed company for one mission (rows x MISSION_FEATURE_NAMES); ``past_missions``:
+    log1p of each listed company's earlier participations."""
     c = state.companies
     codes = state.vocabulary.codes([list(sectors)])
     depth = np.zeros(len(company_rows), dtype=np.float32)
@@ -877,6 +876,6 @@ def mission_features(
             (state.at - state.company_last[company_rows]) / DAY,
             np.log1p(city_positives),
             np.log1p(sector_positives),
-            past_missions[company_rows],
+            past_missions,
         ]
     ).astype(np.float32)

@@ -1,12 +1,15 @@
-"""Per-pair reasons: the features that contributed most, rendered with their evidence."""
+"""Every reason sentence a person reads: why a lead suits a company (the features that lifted its score,
+with their evidence), why a company suits a trade mission, and how the shortlist placed it."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import date
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from partnermatch.ranking.data import EXPORT_LEVELS, LEAD_KINDS
 from partnermatch.ranking.features import DAY, FEATURE_NAMES, State, Vocabulary, code_path, sector_names
@@ -41,6 +44,17 @@ SAYABLE: dict[str, Any] = {
     "lead_positives": lambda v: v > 0,
 }
 DEADLINE_PREFIX = "Deadline "
+# Reasons name only features that lifted the score; a low-ranked pair may have none, and still gets one.
+NO_STRONG_REASON = "No single strong signal: ranked by the model's overall fit"
+
+
+class Scorer(Protocol):
+    """What reasons need of the fitted model (``ranking.model.RankingModel``, which renders its reasons here)."""
+
+    medians_: npt.NDArray[np.float32]
+    city_names_: dict[str, str]
+
+    def score_pairs(self, X: npt.NDArray[np.float32], blend: npt.ArrayLike, variant: str = ...) -> Any: ...
 
 
 def deadline_reason(days_left: int) -> str:
@@ -55,6 +69,16 @@ def deadline_reason(days_left: int) -> str:
 def days_left(deadline_end: float, now: float) -> int:
     """Calendar days from ``now``'s Berlin date to the deadline's, given the end of the deadline day."""
     return max(0, math.ceil((deadline_end - now) / DAY) - 1)
+
+
+def current_reasons(reasons: Sequence[str], deadline: date | None, today: date) -> tuple[str, ...]:
+    """Stored reasons as of today: their deadline sentence was written on the batch's day."""
+    return tuple(
+        deadline_reason((deadline - today).days)
+        if deadline is not None and reason.startswith(DEADLINE_PREFIX)
+        else reason
+        for reason in reasons
+    )
 
 
 KIND_PLURAL = {
@@ -182,7 +206,7 @@ def render(
 
 
 def explain_many(
-    model: Any,
+    model: Scorer,
     state: State,
     X: np.ndarray,
     company_rows: np.ndarray,
@@ -190,8 +214,7 @@ def explain_many(
     limit: int = 3,
     now: float | None = None,
 ) -> list[list[str]]:
-    """Reasons of many pairs in one model call; ``model`` is a fitted ``ml.pipeline.RankingPipeline`` (not
-    imported: ``ml`` builds on this package).
+    """Reasons of many pairs in one model call, at least one per pair (:data:`NO_STRONG_REASON`).
 
     A feature's contribution is how much it lifts the pair's score over the same pair with that feature at
     its median (a typical non-match). Scoring that variant for every explainable feature would cost 12
@@ -227,7 +250,7 @@ def explain_many(
             limit,
             now,
         )
-        out.append(why)
+        out.append(why or [NO_STRONG_REASON])
     return out
 
 
@@ -239,3 +262,33 @@ def _sayable(names: Sequence[str], values: np.ndarray) -> np.ndarray:
             for k, name in enumerate(names)
         ]
     return np.column_stack(columns) if columns else np.zeros(values.shape, dtype=bool)
+
+
+def mission_reasons(
+    company_sectors: Sequence[str],
+    company_targets: Sequence[str],
+    past_missions: int,
+    mission_sectors: Sequence[str],
+    mission_city: str,
+    city_name: str,
+) -> tuple[str, ...]:
+    """Why a company suits a trade mission, from facts staff can check in its profile."""
+    names = sector_names()
+    wanted = {code[:2] for code in mission_sectors}
+    reasons = []
+    shared = [code for code in company_sectors if code[:2] in wanted]
+    if shared:
+        reasons.append(f"Sector focus: {shared[0]} {names.get(shared[0], '')}".rstrip())
+    if mission_city in company_targets:
+        reasons.append(f"Targets {city_name}")
+    if past_missions:
+        reasons.append(f"Took part in {past_missions} earlier mission(s)")
+    return tuple(reasons)
+
+
+def shortlist_reasons(
+    is_sme: bool, employees: int, division: str, place: int, places: int
+) -> tuple[str, ...]:
+    """How the shortlist's rules placed a company: its size class and its division's share of places."""
+    size = f"SME ({employees} employees)" if is_sme else f"Large company ({employees} employees)"
+    return (size, f"Division {division}: place {place} of at most {places}")

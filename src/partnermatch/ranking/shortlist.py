@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from partnermatch.ranking.reasons import shortlist_reasons
+
 SME_EMPLOYEE_LIMIT = 250  # EU definition: fewer than 250 employees
 
 
@@ -124,8 +126,7 @@ def _resemblance(candidate: Candidate, chosen: Sequence[Candidate]) -> float:
 
 
 def _reasons(pick: Candidate, per_division: Counter[str], rules: ShortlistRules) -> tuple[str, ...]:
-    size = (
-        f"SME ({pick.employees} employees)" if pick.is_sme else f"Large company ({pick.employees} employees)"
+    placed = shortlist_reasons(
+        pick.is_sme, pick.employees, pick.division, per_division[pick.division], rules.places_per_division
     )
-    place = f"Division {pick.division}: place {per_division[pick.division]} of at most {rules.places_per_division}"
-    return (*pick.reasons, size, place)
+    return (*pick.reasons, *placed)

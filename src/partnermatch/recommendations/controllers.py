@@ -1,20 +1,17 @@
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.access import Access, Principal, access, needs_verified_email
-from partnermatch.enums import InteractionKind, LeadKind
-from partnermatch.errors import PROBLEM_JSON, InvalidInput, ProblemDetails
-from partnermatch.interactions.schemas import InteractionCreate
-from partnermatch.interactions.service import InteractionService
+from partnermatch.access import Access, Principal, access
+from partnermatch.enums import LeadKind
+from partnermatch.errors import PROBLEM_JSON, ProblemDetails
+from partnermatch.recommendations.mission_candidates import MissionCandidateService
 from partnermatch.recommendations.schemas import (
-    FeedbackCreate,
-    FeedbackRead,
     LeadCandidate,
     LeadCandidateList,
     MissionCandidate,
@@ -22,12 +19,7 @@ from partnermatch.recommendations.schemas import (
     Recommendation,
     RecommendationList,
 )
-from partnermatch.recommendations.service import (
-    STORED,
-    LeadCandidateService,
-    MissionCandidateService,
-    RecommendationService,
-)
+from partnermatch.recommendations.service import STORED, LeadCandidateService, RecommendationService
 
 NO_MODEL = {
     409: ResponseSpec(
@@ -86,40 +78,6 @@ class RecommendationController(Controller):
                 )
                 for rank, s in enumerate(result.items, start=1)
             ],
-        )
-
-    @post(
-        "/{company_id:uuid}/feedback",
-        summary="Record what the company did with a recommended lead (members: with a verified email)",
-        opt=needs_verified_email(),
-    )
-    async def feedback(
-        self,
-        recommendations: NamedDependency[RecommendationService],
-        principal: NamedDependency[Principal],
-        company_id: FromPath[UUID],
-        data: JSONBody[FeedbackCreate],
-    ) -> FeedbackRead:
-        company = await recommendations.company_for(company_id, principal)
-        if data.lead_id is None or data.kind is None:
-            missing = "lead_id" if data.lead_id is None else "kind"
-            raise InvalidInput.for_field(missing, "is required")
-        interactions = InteractionService(session=recommendations.session)
-        row = await interactions.record(
-            InteractionCreate(
-                company_id=company.id,
-                lead_id=data.lead_id,
-                kind=InteractionKind(data.kind),
-                position=data.position,
-            )
-        )
-        return FeedbackRead(
-            id=row.id,
-            company_id=row.company_id,
-            lead_id=row.lead_id,
-            kind=row.kind,
-            at=row.at,
-            position=row.position,
         )
 
 

@@ -96,16 +96,26 @@ def recommendable(
 
 @dataclass(frozen=True)
 class OpenLead:
-    """What on-demand scoring reads of an open lead: its key in the model, and what the answer shows."""
+    """What scoring reads of an open lead: its key in the model, when it last changed, what the answer shows."""
 
     id: UUID
     external_id: str | None
+    updated_at: datetime
     title: str
     kind: str
     city_id: str
 
 
-OPEN_LEAD_COLUMNS = (Lead.id, Lead.external_id, Lead.title, Lead.kind, Lead.city_id)
+OPEN_LEAD_COLUMNS = (Lead.id, Lead.external_id, Lead.updated_at, Lead.title, Lead.kind, Lead.city_id)
+
+
+@dataclass(frozen=True)
+class CompanyKey:
+    """An approved company without its profile: its key in the model and when it last changed."""
+
+    id: UUID
+    external_id: str | None
+    updated_at: datetime
 
 
 class RecommendableLeadRepository(SQLAlchemyAsyncRepository[Lead]):
@@ -348,13 +358,15 @@ class CandidateRepository(SQLAlchemyAsyncRepository[Company]):
         )
         return rows.all()
 
-    async def approved_keys(self, company_ids: Sequence[UUID] | None = None) -> list[tuple[UUID, str | None]]:
-        """(id, external id) of the approved companies (of ``company_ids``, if given), without profiles."""
-        query = select(Company.id, Company.external_id).where(Company.status == CompanyStatus.APPROVED.value)
+    async def approved_keys(self, company_ids: Sequence[UUID] | None = None) -> list[CompanyKey]:
+        """The approved companies (of ``company_ids``, if given), without profiles."""
+        query = select(Company.id, Company.external_id, Company.updated_at).where(
+            Company.status == CompanyStatus.APPROVED.value
+        )
         if company_ids is not None:
             query = query.where(Company.id.in_(company_ids))
         rows = await self.session.execute(query.order_by(Company.id))
-        return list(rows.tuples().all())
+        return [CompanyKey(*row) for row in rows.tuples().all()]
 
     async def by_ids(self, company_ids: Sequence[UUID]) -> list[Company]:
         found: list[Company] = []

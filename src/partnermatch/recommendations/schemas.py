@@ -1,10 +1,7 @@
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
-
-from partnermatch.interactions.schemas import Position
 
 
 class Recommendation(msgspec.Struct):
@@ -40,34 +37,6 @@ class RecommendationList(msgspec.Struct):
             "for this request (no stored rows yet, or a filter left fewer than asked of a cut list)"
         ),
     ] = "on_demand"
-
-
-class FeedbackCreate(msgspec.Struct, forbid_unknown_fields=True):
-    # lead_id and kind are required, but checked after the company is found: another company's member
-    # gets 404 whatever the body, and learns nothing from a validation error.
-    lead_id: Annotated[UUID, msgspec.Meta(description="Required")] | None = None
-    kind: (
-        Annotated[
-            Literal["view", "interested", "declined", "contacted"], msgspec.Meta(description="Required")
-        ]
-        | None
-    ) = None
-    position: (
-        Annotated[
-            Position,
-            msgspec.Meta(description="Rank shown; recorded for views (the dataset format keeps it there)"),
-        ]
-        | None
-    ) = None
-
-
-class FeedbackRead(msgspec.Struct):
-    id: int
-    company_id: UUID
-    lead_id: UUID
-    kind: str
-    at: datetime
-    position: int | None
 
 
 class MissionCandidate(msgspec.Struct):

@@ -6,7 +6,8 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.access import Access, access
-from partnermatch.pagination import MAX_PAGE_SIZE, Offset, Page
+from partnermatch.mapping import read_as
+from partnermatch.pagination import MAX_PAGE_SIZE, Offset, Page, list_page, page_window
 from partnermatch.sectors.schemas import SectorRead
 from partnermatch.sectors.service import SectorService
 
@@ -35,13 +36,10 @@ class SectorController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 50,
         offset: Offset = 0,
     ) -> Page[SectorRead]:
-        rows, total = await sectors.repository.search(
-            q=q, level=level, parent=parent, limit=limit, offset=offset
-        )
-        items = [SectorRead(r.code, r.level, r.name, r.parent_code, r.section) for r in rows]
-        return Page(items=items, total=total, limit=limit, offset=offset)
+        window = page_window(limit, offset)
+        found = sectors.repository.search(q=q, level=level, parent=parent, **window)
+        return await list_page(found, window, lambda row: read_as(row, SectorRead))
 
     @get("/{code:str}", summary="One NACE Rev. 2 sector")
     async def get_sector(self, sectors: NamedDependency[SectorService], code: FromPath[str]) -> SectorRead:
-        r = await sectors.get_by_code(code)
-        return SectorRead(r.code, r.level, r.name, r.parent_code, r.section)
+        return read_as(await sectors.get_by_code(code), SectorRead)

@@ -1,6 +1,8 @@
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from partnermatch.errors import FieldIssue, InvalidInput, NotFound
 from partnermatch.sectors.models import Sector
@@ -38,3 +40,34 @@ class SectorService(SQLAlchemyAsyncRepositoryService[Sector, SectorRepository]):
         if issues:
             raise InvalidInput("; ".join(f"{i.field}: {i.rule}" for i in issues), issues=issues)
         return list(codes)
+
+
+class SectorLink(Protocol):
+    """A row that gives a company, lead or mission one of its ordered sector codes (0 is the primary)."""
+
+    position: int
+    code: str
+
+
+Link = TypeVar("Link", bound=SectorLink)
+
+
+class HasSectorLinks(Protocol[Link]):
+    sector_links: list[Link]
+
+
+def sector_links(link: Callable[..., Link], codes: Sequence[str]) -> list[Link]:
+    """The link rows of ``codes`` in their order."""
+    return [link(position=position, code=code) for position, code in enumerate(codes)]
+
+
+async def replace_sector_links(
+    session: AsyncSession | async_scoped_session[AsyncSession],
+    owner: HasSectorLinks[Link],
+    link: Callable[..., Link],
+    codes: Sequence[str],
+) -> None:
+    # The removal is flushed first: reordering codes would otherwise collide on (owner, code).
+    owner.sector_links.clear()
+    await session.flush()
+    owner.sector_links = sector_links(link, codes)

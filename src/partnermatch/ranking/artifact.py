@@ -1,8 +1,8 @@
 """Versioned model artifacts: a joblib file plus a JSON metadata file next to it.
 
-joblib is pickle, so loading runs code from the file: an artifact is loaded only if
-its sha256 matches the one recorded when it was written (later: in the database
-registry) and it was written by the same scikit-learn version.
+joblib is pickle, so loading runs code from the file: an artifact is loaded only if its sha256 matches
+the one recorded when it was written (and registered in the database), it was written by the same
+scikit-learn version, and in the current artifact format.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ import numpy as np
 import scipy
 import sklearn
 
-from ml.pipeline import RankingPipeline, describe_time
-from partnermatch.ranking.data import Dataset
+from partnermatch.ranking.data import Dataset, describe_time
+from partnermatch.ranking.model import RankingModel
 
-FORMAT_VERSION = 1
+# 2: the pickled object is ``partnermatch.ranking.model.RankingModel``; format 1 pickled the training
+# folder's class (``ml.pipeline.RankingPipeline``), which serving no longer imports.
+FORMAT_VERSION = 2
 
 
 class ArtifactRefused(Exception):
@@ -41,7 +43,7 @@ def metadata_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def save(model: RankingPipeline, ds: Dataset, path: Path) -> dict[str, Any]:
+def save(model: RankingModel, ds: Dataset, path: Path) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, path, compress=3)
     now = datetime.now(UTC)
@@ -55,7 +57,7 @@ def save(model: RankingPipeline, ds: Dataset, path: Path) -> dict[str, Any]:
         "cutoff": describe_time(model.cutoff_),
         "validation_cutoff": describe_time(model.validation_cutoff_),
         "feature_names": list(model.feature_names_),
-        "parameters": model.get_params(),
+        "parameters": model.parameters_,
         "libraries": {
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
@@ -70,7 +72,7 @@ def save(model: RankingPipeline, ds: Dataset, path: Path) -> dict[str, Any]:
     return metadata
 
 
-def load(path: Path, expected_sha256: str | None = None) -> RankingPipeline:
+def load(path: Path, expected_sha256: str | None = None) -> RankingModel:
     """Verify, then unpickle. ``expected_sha256`` defaults to the one in the metadata file."""
     meta_file = metadata_path(path)
     if not meta_file.exists():
@@ -80,12 +82,18 @@ def load(path: Path, expected_sha256: str | None = None) -> RankingPipeline:
     actual = sha256_file(path)
     if actual != expected:
         raise ArtifactRefused(f"{path}: sha256 {actual} does not match the recorded {expected}")
+    written_in = metadata.get("format")
+    if written_in != FORMAT_VERSION:
+        raise ArtifactRefused(
+            f"{path} is in artifact format {written_in}, this version of PartnerMatch reads format "
+            f"{FORMAT_VERSION}: retrain with `partnermatch train`"
+        )
     trained_with = metadata.get("libraries", {}).get("scikit-learn")
     if trained_with != sklearn.__version__:
         raise ArtifactRefused(
             f"{path} was written by scikit-learn {trained_with}, this is {sklearn.__version__}: retrain"
         )
     model = joblib.load(path)
-    if not isinstance(model, RankingPipeline):
-        raise ArtifactRefused(f"{path} does not hold a RankingPipeline")
+    if not isinstance(model, RankingModel):
+        raise ArtifactRefused(f"{path} does not hold a RankingModel")
     return model

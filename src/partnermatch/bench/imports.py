@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from partnermatch.datasets.importer import import_dataset
 from partnermatch.db import migrate, session_scope
 from partnermatch.settings import Settings
+from partnermatch.synthetic.generator import GeneratorConfig, generate
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The generator's activity 1.0 yields about this many interactions per company (its docstring).
@@ -41,19 +43,19 @@ class BenchResult:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def _sqlalchemy_url(url: str, database: str) -> str:
-    base = _asyncpg_dsn(url).rsplit("/", 1)[0]
+def sqlalchemy_url(url: str, database: str) -> str:
+    base = asyncpg_dsn(url).rsplit("/", 1)[0]
     return base.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{database}"
 
 
-async def _admin(url: str, statement: str) -> None:
+async def admin(url: str, statement: str) -> None:
     import asyncpg  # type: ignore[import-untyped]
 
-    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+    connection = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     try:
         await connection.execute(statement)
     finally:
@@ -63,8 +65,6 @@ async def _admin(url: str, statement: str) -> None:
 def generate_dataset(
     directory: Path, companies: int, leads: int, interactions: int, seed: int, progress: Progress | None
 ) -> dict[str, int]:
-    from partnermatch.datasets.generator import GeneratorConfig, generate
-
     activity = interactions / (INTERACTIONS_PER_COMPANY * companies)
     tasks: dict[str, TaskID] = {}
 
@@ -87,7 +87,7 @@ async def _timed_import(database_url: str, directory: Path, var_dir: Path) -> Be
     command = [
         sys.executable,
         "-m",
-        "partnermatch.datasets.bench",
+        "partnermatch.bench.imports",
         database_url,
         str(directory),
         str(var_dir),
@@ -130,12 +130,12 @@ async def bench_import(
 
         if postgres_url:
             name = f"partnermatch_bench_{uuid.uuid4().hex[:12]}"
-            await _admin(postgres_url, f'CREATE DATABASE "{name}"')
+            await admin(postgres_url, f'CREATE DATABASE "{name}"')
             try:
                 console.print(f"importing into a fresh PostgreSQL database {name} ...")
-                results.append(await _timed_import(_sqlalchemy_url(postgres_url, name), directory, root))
+                results.append(await _timed_import(sqlalchemy_url(postgres_url, name), directory, root))
             finally:
-                await _admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return results
 
 
@@ -167,8 +167,6 @@ def _peak_kb() -> int:
 
 
 async def _child(database_url: str, directory: Path, var_dir: Path) -> dict[str, Any]:
-    from partnermatch.datasets.importer import import_dataset
-
     settings = Settings(database_url=database_url, var_dir=var_dir)
     started = time.perf_counter()
     async with session_scope(settings) as session:

@@ -11,7 +11,7 @@ Why the baseline is like for like: it is the same service call, the same SQL and
 as the member's read, minus authentication. Its handler calls `CompanyService.get_company` with a
 fixed principal that is a member of the synthetic company, so the query is the member's query
 (company by id, scoped to the member's company), the sector and city links load with the same two
-selectin queries, and `to_read` builds the same `CompanyRead`. Every middleware runs for it too;
+selectin queries, and `read_as` builds the same `CompanyRead`. Every middleware runs for it too;
 it just carries no credentials, as any public request. The difference between the baseline and the
 authenticated reads is thus what authentication and authorization add: the session or token
 lookup, the idle-session and last-used bookkeeping, the audit actor and the access guard. The city
@@ -52,13 +52,14 @@ from rich.table import Table
 from partnermatch.access import Access, Principal, access
 from partnermatch.accounts.service import AccountService
 from partnermatch.app import create_app
-from partnermatch.companies.controllers import provide_company_service, to_read
+from partnermatch.bench.imports import admin, sqlalchemy_url
+from partnermatch.companies.controllers import provide_company_service
 from partnermatch.companies.schemas import CompanyCreate, CompanyRead
 from partnermatch.companies.service import CompanyService
-from partnermatch.datasets.bench import _admin, _sqlalchemy_url
 from partnermatch.db import migrate, session_scope
 from partnermatch.enums import CompanyStatus, ExportExperience, UserRole
 from partnermatch.mail import mailer_for
+from partnermatch.mapping import read_as
 from partnermatch.settings import Settings
 
 PASSWORD = "bench-password-not-common-42"
@@ -82,7 +83,7 @@ def _baseline_route(synthetic_company: uuid.UUID) -> HTTPRouteHandler:
     async def public_company_read(
         companies: NamedDependency[CompanyService], company_id: FromPath[uuid.UUID]
     ) -> CompanyRead:
-        return to_read(await companies.get_company(company_id, viewer))
+        return read_as(await companies.get_company(company_id, viewer), CompanyRead)
 
     return public_company_read
 
@@ -331,8 +332,8 @@ async def bench_auth(
     with tempfile.TemporaryDirectory(prefix="partnermatch-bench-auth-") as scratch:
         database = f"partnermatch_bench_{uuid.uuid4().hex[:12]}"
         if postgres_url is not None:
-            await _admin(postgres_url, f'CREATE DATABASE "{database}"')
-            url = _sqlalchemy_url(postgres_url, database)
+            await admin(postgres_url, f'CREATE DATABASE "{database}"')
+            url = sqlalchemy_url(postgres_url, database)
         else:
             url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
         try:
@@ -348,7 +349,7 @@ async def bench_auth(
                 return results
         finally:
             if postgres_url is not None:
-                await _admin(postgres_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                await admin(postgres_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def figures_table(results: list[Figures], title: str) -> Table:

@@ -1,0 +1,1 @@
+"""Benchmarks of the service: `partnermatch bench ...` prints figures; none of this runs in the service."""
