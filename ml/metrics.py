@@ -8,9 +8,19 @@ import numpy as np
 import numpy.typing as npt
 
 
+def ndcg(ranked_gains: npt.ArrayLike, gains: npt.ArrayLike, k: int) -> float:
+    """NDCG@k: gain = grade, discount 1/log2(rank + 1), the ideal DCG from all ``gains`` (every
+    candidate's grade; the ranked list's own come in ``ranked_gains``, best first)."""
+    ideal = np.sort(np.asarray(gains, dtype=np.float64))[::-1][:k]
+    if not len(ideal) or ideal[0] <= 0:
+        return 0.0
+    ranked = np.asarray(ranked_gains, dtype=np.float64)[:k]
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    return float((ranked * discount[: len(ranked)]).sum()) / float((ideal * discount[: len(ideal)]).sum())
+
+
 def ndcg_curve(ranked_gains: npt.ArrayLike, gains: npt.ArrayLike, max_k: int) -> npt.NDArray[np.float64]:
-    """NDCG@k for k = 1..max_k: gain = grade, discount 1/log2(rank + 1), the ideal DCG from all ``gains``
-    (every candidate's grade; the ranked list's own come in ``ranked_gains``, best first)."""
+    """:func:`ndcg` for k = 1..max_k at once (cumulative sums; equal up to rounding, a test checks)."""
     ranked = np.asarray(ranked_gains, dtype=np.float64)[:max_k]
     ideal = np.sort(np.asarray(gains, dtype=np.float64))[::-1][:max_k]
     if not len(ideal) or ideal[0] <= 0:
@@ -22,18 +32,25 @@ def ndcg_curve(ranked_gains: npt.ArrayLike, gains: npt.ArrayLike, max_k: int) ->
 
 
 def ndcg_at(ranked: Sequence[str], relevance: Mapping[str, int], k: int) -> float:
-    return float(ndcg_curve([relevance.get(item, 0) for item in ranked[:k]], list(relevance.values()), k)[-1])
+    return ndcg([relevance.get(item, 0) for item in ranked[:k]], list(relevance.values()), k)
 
 
-def mean_ndcg(score: npt.ArrayLike, grade: npt.ArrayLike, query: npt.ArrayLike, k: int = 10) -> float:
-    """Mean NDCG@k over the queries of scored pairs (each query ranks its own pairs by score)."""
-    score, grade, query = np.asarray(score), np.asarray(grade), np.asarray(query)
+def query_groups(query: npt.ArrayLike) -> list[npt.NDArray[np.int64]]:
+    """Positions of each query's pairs."""
+    query = np.asarray(query)
     order = np.argsort(query, kind="stable")
-    groups = np.split(order, np.flatnonzero(np.diff(query[order])) + 1)
-    if not len(order):
+    return np.split(order, np.flatnonzero(np.diff(query[order])) + 1) if len(order) else []
+
+
+def mean_ndcg(
+    score: npt.ArrayLike, grade: npt.ArrayLike, groups: Sequence[npt.NDArray[np.int64]], k: int = 10
+) -> float:
+    """Mean NDCG@k over queries of scored pairs (``groups``: see :func:`query_groups`); each query ranks
+    its own pairs by score."""
+    score, grade = np.asarray(score), np.asarray(grade)
+    if not groups:
         return 0.0
-    values = [ndcg_curve(grade[g][np.argsort(-score[g], kind="stable")], grade[g], k)[-1] for g in groups]
-    return float(np.mean(values))
+    return float(np.mean([ndcg(grade[g][np.argsort(-score[g], kind="stable")], grade[g], k) for g in groups]))
 
 
 def recall_at(ranked: Sequence[str], relevance: Mapping[str, int], k: int) -> float:

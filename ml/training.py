@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 
-from ml.metrics import mean_ndcg
+from ml.metrics import mean_ndcg, query_groups
 from partnermatch.ranking.data import (
     DECLINED,
     IMPRESSION,
@@ -176,7 +176,8 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         )
         model.medians_ = np.nanmedian(pairs.X[pairs.y == 0], axis=0)
         model.blend_ = self._tune_blend(model, pairs)
-        X_hold, y_hold, q_hold = pairs.X[hold], pairs.y[hold], pairs.query[hold]
+        X_hold, y_hold = pairs.X[hold], pairs.y[hold]
+        q_hold = query_groups(pairs.query[hold])
         s_ipw = model.ranker_ipw_.decision_function(X_hold)
         s_grade = model.ranker_grade_.decision_function(X_hold)
         blend_hold = model.blend_rows(X_hold)
@@ -290,11 +291,10 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         model.blend_mean_ = raw.mean(axis=0)
         model.blend_scale_ = raw.std(axis=0) + 1e-6
         Z = (raw - model.blend_mean_) / model.blend_scale_
-        order = np.argsort(pairs.query, kind="stable")
-        Z, y, q = Z[order], pairs.y[order], pairs.query[order]
+        groups = query_groups(pairs.query)
 
         def objective(w: np.ndarray) -> float:
-            return mean_ndcg(Z @ w, y, q)
+            return mean_ndcg(Z @ w, pairs.y, groups)
 
         weights = np.zeros(len(BLEND_FEATURES))
         weights[0] = weights[2] = 1.0

@@ -3,7 +3,17 @@
 import math
 
 import pytest
-from ml.metrics import average_precision_at, coverage_at, evaluate_rankings, ndcg_at, recall_at
+from ml.metrics import (
+    average_precision_at,
+    coverage_at,
+    evaluate_rankings,
+    mean_ndcg,
+    ndcg,
+    ndcg_at,
+    ndcg_curve,
+    query_groups,
+    recall_at,
+)
 
 
 def test_ndcg_uses_grade_gains_and_the_ideal_from_all_relevant_candidates() -> None:
@@ -47,3 +57,21 @@ def test_queries_without_relevant_candidates_are_left_out_of_the_means() -> None
     curve = result["ndcg_curve"]
     assert isinstance(curve, list)
     assert len(curve) == 50
+
+
+def test_the_curve_is_ndcg_at_every_k() -> None:
+    ranked, gains = [0, 2, 0, 1, 3, 0], [2, 1, 3, 0, 0, 1]
+    curve = ndcg_curve(ranked, gains, 8)
+    assert curve == pytest.approx([ndcg(ranked, gains, k) for k in range(1, 9)])
+    assert ndcg([0, 0], [0, 0], 5) == 0.0
+    assert list(ndcg_curve([], [0], 3)) == [0.0, 0.0, 0.0]
+
+
+def test_mean_ndcg_ranks_each_query_by_its_own_scores() -> None:
+    score = [0.9, 0.1, 0.5, 0.2, 0.8]
+    grade = [0, 1, 1, 2, 0]
+    query = [7, 7, 3, 3, 7]
+    groups = query_groups(query)
+    # Query 3 ranks its grade-1 pair above its grade-2 one; query 7 its positive last of three.
+    expected = (ndcg([1, 2], [1, 2], 10) + ndcg([0, 0, 1], [0, 1, 0], 10)) / 2
+    assert mean_ndcg(score, grade, groups) == pytest.approx(expected)

@@ -215,7 +215,3 @@ def clear_session_cookie(response: Response[Any], settings: Settings) -> None:
             samesite="lax",
         )
     )
-
-
-def client_sent_session(request: Request[Any, Any, Any], settings: Settings) -> bool:
-    return settings.session_cookie_name in request.cookies

@@ -1,0 +1,101 @@
+"""`partnermatch bench`: performance measurements of the service (and, through its entry points, of the model)."""
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from partnermatch.bench.auth import bench_auth, figures_table
+from partnermatch.bench.imports import bench_import, results_table
+from partnermatch.cli import PluginGroup, console, run
+
+
+@click.group(cls=PluginGroup, entry_point_group="partnermatch.bench_commands")
+def bench() -> None:
+    """Performance measurements: they print figures, they are not tests."""
+
+
+@bench.command("import")
+@click.option("--companies", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--leads", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option(
+    "--interactions",
+    type=click.IntRange(min=0),
+    default=500_000,
+    show_default=True,
+    help="Approximate: sets the generator's activity",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--postgres-url",
+    default="postgresql://postgres@127.0.0.1:5432/postgres",
+    show_default=True,
+    help="Server where a uniquely named database is created and dropped",
+)
+@click.option("--no-postgres", is_flag=True, help="SQLite only")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the generated dataset here and keep it",
+)
+def bench_import_command(
+    companies: int,
+    leads: int,
+    interactions: int,
+    seed: int,
+    postgres_url: str,
+    no_postgres: bool,
+    keep: Path | None,
+) -> None:
+    """Generate a synthetic dataset and time its import into fresh SQLite and PostgreSQL databases."""
+    results = run(
+        bench_import(
+            companies=companies,
+            leads=leads,
+            interactions=interactions,
+            seed=seed,
+            postgres_url=None if no_postgres else postgres_url,
+            console=console,
+            keep=keep,
+        )
+    )
+    Console().print(results_table(results))
+
+
+@bench.command("auth")
+@click.option(
+    "--requests", type=click.IntRange(min=1), default=3_000, show_default=True, help="Per scenario and round"
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=15.0,
+    show_default=True,
+    help="Cap per scenario and round",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server workers")
+@click.option(
+    "--postgres-url",
+    default=None,
+    help="Server where a uniquely named database is created and dropped [default: a fresh SQLite file]",
+)
+def bench_auth_command(
+    requests: int, concurrency: int, seconds: float, rounds: int, workers: int, postgres_url: str | None
+) -> None:
+    """Start the server on loopback and compare public and authenticated reads (cookie, bearer token)."""
+    results = run(
+        bench_auth(
+            requests=requests,
+            concurrency=concurrency,
+            seconds=seconds,
+            rounds=rounds,
+            workers=workers,
+            postgres_url=postgres_url,
+            report=lambda line: console.print(line, highlight=False),
+        )
+    )
+    backend = "PostgreSQL" if postgres_url else "SQLite"
+    Console().print(figures_table(results, f"authentication cost, {backend}, {workers} worker(s)"))
