@@ -181,8 +181,7 @@ def bench_ranking(
         started = time.perf_counter()
         universe = open_leads(model.state_)
         seen = interacted_before(ds, model.cutoff_)[:, universe]
-        for _chunk in model.scored_chunks(model.state_, every, universe, RECOMPUTE_TOP, excluded=seen):
-            pass
+        model.score_in_chunks(model.state_, every, universe, RECOMPUTE_TOP, lambda _chunk: None, seen)
         recompute_seconds = time.perf_counter() - started
         peak["full recompute"] = peak_kb() / 1024
         load_average["full recompute"] = os.getloadavg()[0]

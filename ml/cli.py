@@ -14,9 +14,8 @@ from rich.table import Table
 
 from ml.bench import bench_ranking, figures_table
 from ml.evaluate import blind_rank, evaluate, plot, summary_rows, write_rankings
-from partnermatch.cli import console, max_iter_option
+from partnermatch.cli import console, max_iter_option, model_params
 from partnermatch.ranking.data import load_dataset
-from partnermatch.recommendations.training import model_params
 
 
 def _parse_cutoff(value: str | None) -> float | None:

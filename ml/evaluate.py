@@ -13,12 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
-
-# Files, not a window: evaluation runs on servers and in CI.
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 from ml.metrics import evaluate_rankings
 from ml.training import RankingTrainer, interacted_before, mission_matrix, past_missions
@@ -31,7 +26,7 @@ from partnermatch.ranking.data import (
     describe_time,
 )
 from partnermatch.ranking.features import open_leads
-from partnermatch.ranking.model import BLEND_FEATURES, RankingModel, top_k
+from partnermatch.ranking.model import BLEND_FEATURES, RankingModel, ScoredChunk, top_k
 
 # Length of every ranking the protocol scores.
 TOP_N = 100
@@ -104,8 +99,9 @@ def rank_all(
     rng = np.random.default_rng(seed)
     rankings: Rankings = {m: {} for m in methods}
     lead_ids = np.array(snap.leads.ids, dtype=object)
-    found = total = 0
-    for chunk in model.scored_chunks(state, rows, universe, TOP_N, excluded=seen):
+    candidate_hits = [0, 0]  # relevant pairs among the candidates, relevant pairs
+
+    def rank_chunk(chunk: ScoredChunk) -> None:
         blocks, candidates, excluded = chunk.blocks, chunk.candidates, chunk.excluded
         companies = rows[chunk.part]
         fresh = -blocks["lead_age_days"] * 1e-6
@@ -140,8 +136,11 @@ def rank_all(
                 for lead_id, g in relevance.get(snap.companies.ids[c], {}).items():
                     k = position.get(lead_id)
                     if g >= 1 and k is not None:
-                        total += 1
-                        found += int(candidates[i, k])
+                        candidate_hits[1] += 1
+                        candidate_hits[0] += int(candidates[i, k])
+
+    model.score_in_chunks(state, rows, universe, TOP_N, rank_chunk, seen)
+    found, total = candidate_hits
     rankings = {m: r for m, r in rankings.items() if r}
     return rankings, {"candidate_recall": found / max(total, 1), "relevant_pairs": total}
 
@@ -312,6 +311,13 @@ def summary_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str, st
 
 
 def plot(report: Mapping[str, Any], directory: Path) -> list[Path]:
+    # Imported here: matplotlib costs 25 MB and a second, and only --plots-dir needs it. Agg draws files, not
+    # windows: evaluation runs on servers and in CI.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for task in ("leads", "missions"):

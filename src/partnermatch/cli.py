@@ -30,6 +30,11 @@ max_iter_option = click.option(
 )
 
 
+def model_params(max_iter: int | None) -> dict[str, Any]:
+    """Trainer parameters from ``--max-iter``: unset, the trainer's own defaults."""
+    return {} if max_iter is None else {"max_iter": max_iter}
+
+
 class PluginGroup(click.Group):
     """A command group that also offers the commands declared under an entry point group, loaded when they
     are run or listed: the service's own heavier commands, and ``ml``'s evaluation and benchmark commands,

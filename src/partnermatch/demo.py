@@ -17,7 +17,6 @@ from partnermatch.recommendations.registry import ArtifactRejected, load_model
 from partnermatch.recommendations.repository import ModelVersionRepository
 from partnermatch.recommendations.training import (
     default_artifact,
-    model_params,
     register,
     store_recommendations,
     train_from_database,
@@ -80,7 +79,7 @@ async def ensure_demo_model(settings: Settings, console: Console) -> None:
         else:
             return
     console.print("Training the demo ranking model ...")
-    trained = await train_from_database(settings, default_artifact(settings), model_params(DEMO_MAX_ITER))
+    trained = await train_from_database(settings, default_artifact(settings), {"max_iter": DEMO_MAX_ITER})
     await register(settings, trained)
     console.print(
         f"Ranking model {trained.metadata['version']} trained and activated in {trained.seconds:.1f} s"

@@ -9,13 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from partnermatch.cli import console, max_iter_option, run
+from partnermatch.cli import console, max_iter_option, model_params, run
 from partnermatch.db import session_scope
 from partnermatch.recommendations.registry import ModelRegistry
 from partnermatch.recommendations.training import (
     default_artifact,
     fit_and_save,
-    model_params,
     register,
     store_recommendations,
     train_from_database,

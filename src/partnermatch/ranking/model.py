@@ -13,7 +13,7 @@ score; the others rank after them by the blend.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,31 +177,39 @@ class RankingModel:
 
     # ----------------------------------------------------------------- batch path
 
-    def scored_chunks(
+    def score_in_chunks(
         self,
         state: State,
         company_rows: I64,
         lead_rows: I64,
         top: int,
+        visit: Callable[[ScoredChunk], None],
         excluded: Any | None = None,
-    ) -> Iterator[ScoredChunk]:
-        """Every company's best ``top`` of ``lead_rows``, chunk by chunk: the stored batch, the evaluation and
-        the benchmark's full recompute all rank this way. ``excluded``: a sparse (companies x leads) matrix,
-        in the positions of the rows given, of pairs never to recommend (settled, seen before)."""
+    ) -> None:
+        """Every company's best ``top`` of ``lead_rows``, chunk by chunk, each chunk handed to ``visit``: the
+        stored batch, the evaluation and the benchmark's full recompute all rank this way. ``excluded``: a
+        sparse (companies x leads) matrix, in the positions of the rows given, of pairs never to recommend
+        (settled, seen before). A chunk is gone before the next is computed: its blocks hold 30 features of
+        400 companies x every open lead (130 MB at 2,700 open leads), so no caller may keep one alive."""
         company_rows = np.asarray(company_rows, dtype=np.int64)
         lead_rows = np.asarray(lead_rows, dtype=np.int64)
         for part in chunks(len(company_rows), max(1, self.chunk_size)):
-            blocks = lead_blocks(state, company_rows[part], lead_rows)
-            if excluded is None:
-                mask = np.zeros((part.stop - part.start, len(lead_rows)), dtype=bool)
-            else:
-                mask = np.asarray(excluded[part].toarray() > 0)
-            candidates = self.candidates(blocks, mask)
-            score = self.learned_block(blocks, candidates)
-            score[mask] = -np.inf
-            best = [top_k(row, top) for row in score]
-            best = [b[np.isfinite(row[b])] for b, row in zip(best, score, strict=True)]
-            yield ScoredChunk(part, blocks, candidates, mask, score, best)
+            visit(self._scored_chunk(state, company_rows, lead_rows, part, top, excluded))
+
+    def _scored_chunk(
+        self, state: State, company_rows: I64, lead_rows: I64, part: slice, top: int, excluded: Any | None
+    ) -> ScoredChunk:
+        blocks = lead_blocks(state, company_rows[part], lead_rows)
+        if excluded is None:
+            mask = np.zeros((part.stop - part.start, len(lead_rows)), dtype=bool)
+        else:
+            mask = np.asarray(excluded[part].toarray() > 0)
+        candidates = self.candidates(blocks, mask)
+        score = self.learned_block(blocks, candidates)
+        score[mask] = -np.inf
+        best = [top_k(row, top) for row in score]
+        best = [b[np.isfinite(row[b])] for b, row in zip(best, score, strict=True)]
+        return ScoredChunk(part, blocks, candidates, mask, score, best)
 
     # ----------------------------------------------------------------- serving
 

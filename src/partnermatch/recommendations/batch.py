@@ -3,7 +3,7 @@
 The batch runs after training (``partnermatch train``, ``partnermatch demo``), when a version without
 rows is activated, and on ``partnermatch recommendations refresh``; a company or lead that changes gets
 its rows refreshed by the jobs of ``refresh.py``. Scoring is the model's batch path
-(``RankingModel.scored_chunks``): features of a chunk of companies against every open lead at once, the
+(``RankingModel.score_in_chunks``): features of a chunk of companies against every open lead at once, the
 same candidate generation and exclusions as on demand, the learned score for the candidates; the reasons of
 a whole chunk's stored rows come from one model call.
 """
@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from partnermatch.clock import local_date
 from partnermatch.ranking.features import company_index, lead_index, stack
-from partnermatch.ranking.model import CANDIDATE_OFFSET, RankingModel
+from partnermatch.ranking.model import CANDIDATE_OFFSET, RankingModel, ScoredChunk
 from partnermatch.ranking.reasons import explain_many
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.profiles import Placed, Subject, method, place, subjects
@@ -90,8 +90,9 @@ def rank_and_explain(
     settled = sp.csr_matrix(
         (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n_companies, n_leads)
     )
-    started = time.perf_counter()
-    for chunk in model.scored_chunks(placed.state, placed.company_rows, placed.lead_rows, top, settled):
+    started = [time.perf_counter()]
+
+    def keep(chunk: ScoredChunk) -> None:
         indices = np.arange(chunk.part.start, chunk.part.stop)
         ri = np.concatenate([np.full(len(best), i, dtype=np.int64) for i, best in enumerate(chunk.top)])
         ci = np.concatenate(chunk.top).astype(np.int64)
@@ -107,12 +108,12 @@ def rank_and_explain(
             raw[outside] = model.score_pairs(X[outside], blend[ri[outside], ci[outside]])
         probability = np.clip(model.probability(raw), 0.0, 1.0)
         scored = time.perf_counter()
-        timings.score += scored - started
+        timings.score += scored - started[0]
         reasons = explain_many(
             model, placed.state, X, placed.company_rows[indices][ri], placed.lead_rows[ci], now=time.time()
         )
-        started = time.perf_counter()
-        timings.reasons += started - scored
+        started[0] = time.perf_counter()
+        timings.reasons += started[0] - scored
         timings.reason_rows += len(ri)
         out.extend(
             Ranked(
@@ -125,6 +126,8 @@ def rank_and_explain(
             )
             for k, (i, j) in enumerate(zip(ri.tolist(), ci.tolist(), strict=True))
         )
+
+    model.score_in_chunks(placed.state, placed.company_rows, placed.lead_rows, top, keep, settled)
     return out
 
 

@@ -53,11 +53,6 @@ def fitter() -> Fit:
     return fit
 
 
-def model_params(max_iter: int | None) -> dict[str, Any]:
-    """Trainer parameters from the commands' options; unset, the trainer's own defaults."""
-    return {} if max_iter is None else {"max_iter": max_iter}
-
-
 @dataclass(frozen=True)
 class Trained:
     path: Path
