@@ -7,17 +7,20 @@ from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import SQLAlchemyAsyncConfig
-from litestar import Litestar, Request, Router, get
-from litestar.datastructures import State
+from litestar import Litestar, Request, Response, Router, get
+from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.htmx import HTMXPlugin
 from litestar.routes import HTTPRoute
-from litestar.types import ControllerRouterHandler
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
 
 from partnermatch import __version__, events, jobs
 from partnermatch.access import ACCESS_KEY, Access, access, access_guard, provide_principal
@@ -39,12 +42,15 @@ from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
 from partnermatch.companies.events import CompanyProfileChanged, CompanyRegistered, CompanyStatusChanged
 from partnermatch.datasets.controllers import DatasetImportController
-from partnermatch.db import alchemy_config
+from partnermatch.db import alchemy_config, reads_only
 from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, reject_nul_characters
 from partnermatch.interactions.controllers import FeedbackController, InteractionController
+from partnermatch.interactions.events import IntroductionRequested
 from partnermatch.leads.controllers import LeadController
 from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatusChanged
 from partnermatch.missions.controllers import MissionController, ParticipantController
+from partnermatch.portal import controllers as portal
+from partnermatch.portal.templating import STATIC, template_config
 from partnermatch.privacy.controllers import ErasureController, MyDataController, delete_my_account
 from partnermatch.recommendations import refresh
 from partnermatch.recommendations.controllers import (
@@ -95,13 +101,47 @@ async def health() -> dict[str, str]:
 async def _before_request(request: Request[Any, Any, Any]) -> None:
     jobs.open_queue()
     await reject_nul_characters(request)
+    await portal.choose_language(request)
+
+
+def _wants_a_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser asking for the portal (or a path that does not exist) gets its error as a page."""
+    path = request.url.path
+    api = path.startswith(("/api/", "/schema", "/health", "/static/"))
+    return not api and "text/html" in request.headers.get("accept", "")
+
+
+def _handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _wants_a_page(request):
+        return portal.error_page(request, exc)
+    return EXCEPTION_HANDLERS[Exception](request, exc)
+
+
+# Methods that change nothing (RFC 9110): their requests read in deferred transactions on SQLite.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _safe_methods_read_deferred(app: ASGIApp) -> ASGIApp:
+    # The outermost middleware: the authentication middleware begins the request's transaction with
+    # its lookup, before Litestar's before_request hook runs, so the mode must be set before it.
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and scope["method"] in SAFE_METHODS:
+            with reads_only():
+                await app(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return middleware
 
 
 def _jobs_after_response(session_maker_key: str) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
     # The session maker is looked up per request (not captured here): tests swap it for their own.
     async def run(request: Request[Any, Any, Any]) -> None:
         state = request.app.state
-        await jobs.run_queue(jobs.JobContext(state[session_maker_key], state["settings"]))
+        # Jobs write (a GET's too: the last use of its session or token), so they take the write lock
+        # up front even though they run inside the read-only request's context.
+        with reads_only(False):
+            await jobs.run_queue(jobs.JobContext(state[session_maker_key], state["settings"]))
 
     return run
 
@@ -134,6 +174,7 @@ def subscribe_to_events() -> None:
     events.subscribe(LeadCreated, refresh.lead_created)
     events.subscribe(LeadProfileChanged, refresh.lead_profile_changed)
     events.subscribe(LeadStatusChanged, refresh.lead_status_changed)
+    events.subscribe(IntroductionRequested, notifications.introduction_requested)
 
 
 def create_app(
@@ -145,8 +186,19 @@ def create_app(
     subscribe_to_events()
     stores, close_stores = rate_limit_stores(settings)
     app = Litestar(
-        route_handlers=[health, *ROUTE_HANDLERS],
-        plugins=[SQLAlchemyPlugin(config=db_config)],
+        route_handlers=[
+            health,
+            *ROUTE_HANDLERS,
+            *portal.ROUTE_HANDLERS,
+            create_static_files_router(
+                "/static",
+                directories=[STATIC],
+                opt=access(Access.PUBLIC),
+                cache_control=CacheControlHeader(max_age=3600, public=True),
+            ),
+        ],
+        plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
+        template_config=template_config(),
         state=State({"settings": settings}),
         stores=stores,
         on_startup=[_warm_model_after_start(db_config.session_maker_app_state_key)],
@@ -156,6 +208,7 @@ def create_app(
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         middleware=[
+            _safe_methods_read_deferred,
             DefineMiddleware(AuthenticationMiddleware, settings=settings, db_config=db_config),
             DefineMiddleware(
                 SessionCSRFMiddleware,
@@ -168,7 +221,7 @@ def create_app(
         guards=[access_guard],
         before_request=_before_request,
         after_response=_jobs_after_response(db_config.session_maker_app_state_key),
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={Exception: _handle_exception},
         openapi_config=OpenAPIConfig(
             title="PartnerMatch API",
             version=__version__,

@@ -26,14 +26,19 @@ Instant = Annotated[
 EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
 
 
+def local_zone() -> ZoneInfo:
+    """The zone deadlines are read and times shown in (PARTNERMATCH_TIMEZONE, Europe/Berlin)."""
+    return ZoneInfo(get_settings().timezone)
+
+
 def local_date(moment: datetime) -> date:
     """The calendar date of an instant in the zone deadlines are read in (Europe/Berlin)."""
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
+    return moment.astimezone(local_zone()).date()
 
 
 def end_of_day(day: date) -> datetime:
     """The first instant after `day` in Berlin, in UTC: a deadline on `day` holds until just before it."""
-    zone = ZoneInfo(get_settings().timezone)
+    zone = local_zone()
     return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
 
 

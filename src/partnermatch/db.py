@@ -3,8 +3,9 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, cast
 
@@ -72,10 +73,33 @@ def compare_type(
     return None
 
 
+# Whether transactions begun in this context only read. A context variable rather than an option of
+# the request's session: the session's first statement (the authentication lookup) runs in middleware
+# before any handler hook, and SQLAlchemy's begin event sees the connection, never the session.
+_reads_only: ContextVar[bool] = ContextVar("partnermatch_reads_only", default=False)
+
+
+@contextmanager
+def reads_only(value: bool = True) -> Iterator[None]:
+    """Transactions begun inside start deferred on SQLite (``value=True``) or take the write lock up
+    front (``False``, the default everywhere else). Nothing changes on PostgreSQL."""
+    token = _reads_only.set(value)
+    try:
+        yield
+    finally:
+        _reads_only.reset(token)
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes would otherwise
-    # fail with "database is locked" when another one wrote in between, instead of waiting its turn.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if _reads_only.get():
+        # Deferred: in WAL mode a reader neither waits for the writer nor blocks it. Such a transaction
+        # must not write: upgrading after another writer committed fails with "database is locked".
+        connection.exec_driver_sql("BEGIN")
+    else:
+        # IMMEDIATE takes the write lock up front: a transaction that reads and then writes would
+        # otherwise fail with "database is locked" when another one wrote in between, instead of
+        # waiting its turn.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
@@ -124,7 +148,8 @@ _REPLACEMENT_KEY = "partnermatch.not_saved"
 
 
 def transaction_handler(session_scope_key: str) -> Callable[[Message, Scope], Awaitable[None]]:
-    """The one place where a request's work is committed (2xx) or rolled back, and its session closed.
+    """The one place where a request's work is committed (2xx, and 3xx: a portal form that saved answers
+    with a redirect to the page that shows the result) or rolled back, and its session closed.
 
     advanced-alchemy's autocommit handler does the same, but when the commit itself fails it logs at debug
     level and lets the 2xx response go out: the client would be told "saved" when nothing was. Here a
@@ -135,7 +160,7 @@ def transaction_handler(session_scope_key: str) -> Callable[[Message, Scope], Aw
         session = cast("AsyncSession | None", get_aa_scope_state(scope, session_scope_key))
         try:
             if message["type"] == "http.response.start" and session is not None:
-                if 200 <= message["status"] < 300:
+                if 200 <= message["status"] < 400:
                     try:
                         await session.commit()
                     except Exception:

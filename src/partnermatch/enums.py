@@ -74,6 +74,33 @@ class UserRole(StrEnum):
     ADMIN = "admin"
 
 
+class DeclineReason(StrEnum):
+    """Why a company turned a recommended lead down (optional; staff see it, the model may learn from it)."""
+
+    NOT_OUR_SECTOR = "not_our_sector"
+    WRONG_CITY = "wrong_city"
+    TOO_SMALL = "too_small"
+    TOO_LARGE = "too_large"
+    NO_CAPACITY = "no_capacity"
+    OTHER = "other"
+
+
+class Language(StrEnum):
+    """The portal's languages (and the mail's, later)."""
+
+    DE = "de"
+    EN = "en"
+
+
+class DigestFrequency(StrEnum):
+    """How often a member wants the match digest by email."""
+
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+    MONTHLY = "monthly"
+    NEVER = "never"
+
+
 class TokenScope(StrEnum):
     READ = "read"
     WRITE = "write"

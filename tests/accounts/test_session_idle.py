@@ -1,15 +1,17 @@
 """Idle sessions end; the last use of a session or token is written at most once per resolution.
 
 The clock is the `now` the lookups take (the middleware passes the real time), and over HTTP a
-session's last use is moved into the past in the database."""
+session's last use is moved into the past in the database. The lookups only read: the last use is
+written by a job after the request's commit (`end_request` here does what the app does)."""
 
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from litestar.stores.memory import MemoryStore
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from partnermatch import jobs
 from partnermatch.accounts.models import ApiToken, UserSession
 from partnermatch.accounts.service import (
     LAST_USED_RESOLUTION,
@@ -27,6 +29,16 @@ from tests.conftest import MakeClient, account_service, create_account
 IDLE = timedelta(minutes=120)
 
 
+async def end_request(
+    db_session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """What the app does at the end of a request: commit its transaction, then run the jobs of the
+    queue that it opened before the request (`jobs.open_queue`, which only has to precede the commit)."""
+    jobs.open_queue()
+    await db_session.commit()
+    await jobs.run_queue(jobs.JobContext(session_maker, settings))
+
+
 async def start_session(db_session: AsyncSession, settings: Settings) -> tuple[str, UUID]:
     account = await member_with_password(db_session, settings)
     return await start_session_for(db_session, settings, account.user.id)
@@ -41,7 +53,7 @@ async def last_use(db_session: AsyncSession, secret: str) -> datetime:
 
 
 async def test_a_session_lives_while_used_and_ends_when_idle(
-    db_session: AsyncSession, settings: Settings
+    db_session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     secret, user_id = await start_session(db_session, settings)
     start = await last_use(db_session, secret)
@@ -55,6 +67,7 @@ async def test_a_session_lives_while_used_and_ends_when_idle(
         assert principal.user_id == user_id
         assert principal.role is UserRole.MEMBER
         assert principal.session_id is not None
+        await end_request(db_session, session_maker, settings)
         assert await last_use(db_session, secret) == now
 
     # Unused for longer than the timeout, it is over, and stays over.
@@ -65,22 +78,59 @@ async def test_a_session_lives_while_used_and_ends_when_idle(
 
 
 async def test_the_last_use_of_a_session_is_written_once_a_minute_at_most(
-    db_session: AsyncSession, settings: Settings
+    db_session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     secret, _user_id = await start_session(db_session, settings)
     start = await last_use(db_session, secret)
 
     soon = start + SESSION_TOUCH_RESOLUTION - timedelta(seconds=1)
     assert await principal_for_session(db_session, secret, now=soon, idle_timeout=IDLE) is not None
+    assert jobs.pending(db_session) == []
+    await end_request(db_session, session_maker, settings)
     assert await last_use(db_session, secret) == start
 
     later = start + SESSION_TOUCH_RESOLUTION
     assert await principal_for_session(db_session, secret, now=later, idle_timeout=IDLE) is not None
+    # Not in the request's own transaction (on SQLite a GET's may not write): after its commit.
+    assert await last_use(db_session, secret) == start
+    await end_request(db_session, session_maker, settings)
     assert await last_use(db_session, secret) == later
 
 
+async def test_a_rolled_back_request_does_not_record_a_use(
+    db_session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    secret, _user_id = await start_session(db_session, settings)
+    await db_session.commit()  # the login's request
+    start = await last_use(db_session, secret)
+    later = start + SESSION_TOUCH_RESOLUTION
+    assert await principal_for_session(db_session, secret, now=later, idle_timeout=IDLE) is not None
+    jobs.open_queue()
+    await db_session.rollback()  # what the app does for an answer other than 2xx
+    assert await jobs.run_queue(jobs.JobContext(session_maker, settings)) == 0
+    assert await last_use(db_session, secret) == start
+
+
+async def test_an_older_use_written_late_does_not_move_the_last_use_back(
+    db_session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    # Two requests of one session, whose jobs run in the opposite order.
+    secret, _user_id = await start_session(db_session, settings)
+    await db_session.commit()  # the login's request
+    start = await last_use(db_session, secret)
+    first, second = start + SESSION_TOUCH_RESOLUTION, start + 2 * SESSION_TOUCH_RESOLUTION
+    assert await principal_for_session(db_session, secret, now=first, idle_timeout=IDLE) is not None
+    [late] = jobs.pending(db_session)
+    await db_session.rollback()
+    assert await principal_for_session(db_session, secret, now=second, idle_timeout=IDLE) is not None
+    await end_request(db_session, session_maker, settings)
+    assert await last_use(db_session, secret) == second
+    await late.run(jobs.JobContext(session_maker, settings))
+    assert await last_use(db_session, secret) == second
+
+
 async def test_the_lifetime_cap_holds_however_often_a_session_is_used(
-    db_session: AsyncSession, settings: Settings
+    db_session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     secret, _user_id = await start_session(db_session, settings)
     now = await last_use(db_session, secret)
@@ -89,11 +139,12 @@ async def test_the_lifetime_cap_holds_however_often_a_session_is_used(
     while now + timedelta(days=1) < end:
         now += timedelta(days=1)
         assert await principal_for_session(db_session, secret, now=now, idle_timeout=lenient) is not None
+        await end_request(db_session, session_maker, settings)
     assert await principal_for_session(db_session, secret, now=end, idle_timeout=lenient) is None
 
 
 async def test_token_last_use_is_written_once_per_resolution(
-    db_session: AsyncSession, settings: Settings
+    db_session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     account = await create_account(db_session, settings, UserRole.STAFF)
 
@@ -108,14 +159,20 @@ async def test_token_last_use_is_written_once_per_resolution(
     assert principal is not None
     assert principal.token_id is not None
     assert principal.is_staff
+    assert await used() is None  # not in the request's own transaction
+    await end_request(db_session, session_maker, settings)
     assert await used() == first
 
     within = first + LAST_USED_RESOLUTION - timedelta(seconds=1)
     assert await principal_for_token(db_session, account.token, now=within) is not None
+    assert jobs.pending(db_session) == []
+    await end_request(db_session, session_maker, settings)
     assert await used() == first
 
     after = first + LAST_USED_RESOLUTION
     assert await principal_for_token(db_session, account.token, now=after) is not None
+    assert await used() == first
+    await end_request(db_session, session_maker, settings)
     assert await used() == after
 
 

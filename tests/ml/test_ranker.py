@@ -19,6 +19,7 @@ from partnermatch.ranking.data import Dataset, default_cutoff, load_dataset, par
 from partnermatch.ranking.estimators import FlatForest
 from partnermatch.ranking.features import FEATURE_NAMES, KIND_FEATURE
 from partnermatch.ranking.model import ProfiledState, RankingModel
+from partnermatch.ranking.reasons import sentence
 
 FAST = {"max_iter": 80}
 
@@ -85,14 +86,14 @@ def test_artifact_round_trip_and_sha256_mismatch_is_refused(artifact: Path, tmp_
     ranked = loaded.rank(company, leads, limit=5)
     assert [r.rank for r in ranked] == [1, 2, 3, 4, 5]
     assert all(0.0 <= r.score <= 1.0 for r in ranked)
-    assert all(r.reasons and all(isinstance(reason, str) and reason for reason in r.reasons) for r in ranked)
+    assert all(r.reasons and all(sentence(reason) for reason in r.reasons) for r in ranked)
     # The best matches of several companies are explained by checkable evidence (sector, city, terms).
     evidence = ("Same sector: ", "You target ", "Shared terms: ", "Companies in your sector")
     explained = [
         reason
         for company_id in loaded.state_.companies.ids[:10]
         for r in loaded.rank(company_id, loaded.state_.leads.ids, limit=3)
-        for reason in r.reasons
+        for reason in map(sentence, r.reasons)
     ]
     assert any(reason.startswith(evidence) for reason in explained)
     with pytest.raises(ArtifactRefused, match="sha256"):

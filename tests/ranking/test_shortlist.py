@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from partnermatch.ranking.reasons import sentence
 from partnermatch.ranking.shortlist import Candidate, ShortlistRules, select_shortlist
 
 
@@ -25,7 +26,7 @@ def test_division_share_caps_one_sector() -> None:
     divisions = [p.candidate.division for p in shortlist.picks]
     assert divisions.count("62") == 2
     assert "food" in [p.candidate.company_id for p in shortlist.picks]
-    assert any("place 2 of at most 2" in r for p in shortlist.picks for r in p.reasons)
+    assert any("place 2 of at most 2" in sentence(r) for p in shortlist.picks for r in p.reasons)
 
 
 def test_sme_share_is_reserved_even_when_large_firms_score_higher() -> None:

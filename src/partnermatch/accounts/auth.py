@@ -80,8 +80,10 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
 
 
 class SessionCSRFMiddleware(CSRFMiddleware):
-    """Litestar's CSRF check, for the requests a browser can be tricked into: those a session cookie
-    authenticates. Bearer tokens are never sent by a browser on its own, so they need none."""
+    """Litestar's CSRF check, for the requests a browser can be tricked into: every form of the portal
+    (signing in included, or a page could sign a visitor into someone else's account), and the API calls
+    a session cookie authenticates. Bearer tokens are never sent by a browser on its own, so they need
+    none, and the API's public calls without a cookie come from programs, not pages."""
 
     def __init__(self, app: ASGIApp, config: CSRFConfig, session_cookie: str) -> None:
         super().__init__(app, config)
@@ -92,7 +94,8 @@ class SessionCSRFMiddleware(CSRFMiddleware):
             headers = dict(scope["headers"])
             cookies = headers.get(b"cookie", b"").decode("latin-1")
             has_session = f"{self.session_cookie}=" in cookies
-            if b"authorization" in headers or not has_session:
+            api = scope["path"].startswith("/api/")
+            if b"authorization" in headers or (api and not has_session):
                 await self.app(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

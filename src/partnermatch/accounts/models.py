@@ -6,7 +6,7 @@ from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from partnermatch.enums import AccountTokenPurpose, UserRole, sql_in
+from partnermatch.enums import AccountTokenPurpose, DigestFrequency, Language, UserRole, sql_in
 
 
 class User(UUIDv7AuditBase):
@@ -15,6 +15,8 @@ class User(UUIDv7AuditBase):
         CheckConstraint(sql_in("role", UserRole), name="role_valid"),
         # Members act for exactly one company; staff for none.
         CheckConstraint("(role = 'member') = (company_id IS NOT NULL)", name="member_has_company"),
+        CheckConstraint(f"language IS NULL OR {sql_in('language', Language)}", name="language_valid"),
+        CheckConstraint(sql_in("digest_frequency", DigestFrequency), name="digest_frequency_valid"),
         Index("ix_users_company_id", "company_id"),
     )
 
@@ -27,6 +29,13 @@ class User(UUIDv7AuditBase):
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    # None: the browser's Accept-Language decides.
+    language: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    digest_frequency: Mapped[str] = mapped_column(
+        String(16), default=DigestFrequency.WEEKLY.value, server_default=DigestFrequency.WEEKLY.value
+    )
+    # When the member agreed to the match digest; None: no digest, whatever the frequency.
+    digest_consent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
     @property
     def email_verified(self) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.accounts.models import AccountToken, ApiToken, Invitation, User, UserSession
 from partnermatch.db import contains_text
-from partnermatch.enums import InvitationStatus
+from partnermatch.enums import InvitationStatus, UserRole
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class UserFilters:
 # --- authentication of requests ---------------------------------------------------------------------
 # Every authenticated request runs one of these lookups, so they are built once (SQLAlchemy then
 # reuses the compiled statement without recomputing its cache key), select plain columns instead
-# of ORM objects, and run on the request's own connection (its transaction, no unit of work).
+# of ORM objects, and run on the request's own connection (its transaction, no unit of work). The
+# touches run in a job's transaction of their own (accounts/service.py says why).
 
 _LIVE_SESSION = (
     select(
@@ -39,8 +40,11 @@ _LIVE_SESSION = (
         User.is_active.is_(True),
     )
 )
+# A touch never moves a last use backwards: touches run after their responses, in any order.
 _TOUCH_SESSION = (
-    update(UserSession).where(UserSession.id == bindparam("row_id")).values(updated_at=bindparam("now"))
+    update(UserSession)
+    .where(UserSession.id == bindparam("row_id"), UserSession.updated_at < bindparam("now"))
+    .values(updated_at=bindparam("now"))
 )
 _LIVE_TOKEN = (
     select(
@@ -61,7 +65,12 @@ _LIVE_TOKEN = (
     )
 )
 _TOUCH_TOKEN = (
-    update(ApiToken).where(ApiToken.id == bindparam("row_id")).values(last_used_at=bindparam("now"))
+    update(ApiToken)
+    .where(
+        ApiToken.id == bindparam("row_id"),
+        ApiToken.last_used_at.is_(None) | (ApiToken.last_used_at < bindparam("now")),
+    )
+    .values(last_used_at=bindparam("now"))
 )
 
 
@@ -118,6 +127,14 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
     async def of_company(self, company_id: UUID) -> Sequence[User]:
         rows = await self.session.scalars(
             select(User).where(User.company_id == company_id).order_by(User.created_at, User.id)
+        )
+        return rows.all()
+
+    async def staff_emails(self) -> Sequence[str]:
+        rows = await self.session.scalars(
+            select(User.email).where(
+                User.role.in_([UserRole.STAFF.value, UserRole.ADMIN.value]), User.is_active.is_(True)
+            )
         )
         return rows.all()
 

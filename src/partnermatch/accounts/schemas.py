@@ -5,7 +5,7 @@ from uuid import UUID
 import msgspec
 
 from partnermatch.companies.schemas import CompanyCreate, Email
-from partnermatch.enums import InvitationStatus, TokenScope, UserRole
+from partnermatch.enums import DigestFrequency, InvitationStatus, Language, TokenScope, UserRole
 
 # The length rules live in passwords.py, so that a too-short password is a 422 naming the rule.
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
@@ -24,6 +24,18 @@ class UserRead(msgspec.Struct):
     company_id: UUID | None
     email_verified: bool
     created_at: datetime
+
+
+class Preferences(msgspec.Struct, forbid_unknown_fields=True):
+    """What a member chooses for themselves: the portal's language and the match digest by email."""
+
+    language: Annotated[
+        Language | None, msgspec.Meta(description="Of the portal's pages; none: the browser's language")
+    ] = None
+    digest_frequency: DigestFrequency = DigestFrequency.WEEKLY
+    digest_consent: Annotated[
+        bool, msgspec.Meta(description="Agreed to receive the match digest; without it, none is sent")
+    ] = False
 
 
 class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):

@@ -3,11 +3,13 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch import jobs
 from partnermatch.access import Principal
 from partnermatch.accounts.models import AccountToken, ApiToken, User, UserSession
 from partnermatch.accounts.passwords import UNUSABLE, hash_password, password_problem, verify_password
@@ -22,7 +24,13 @@ from partnermatch.accounts.repository import (
     touch_session,
     touch_token,
 )
-from partnermatch.accounts.schemas import AccountCreate, AccountUpdate, ApiTokenCreate, Registration
+from partnermatch.accounts.schemas import (
+    AccountCreate,
+    AccountUpdate,
+    ApiTokenCreate,
+    Preferences,
+    Registration,
+)
 from partnermatch.accounts.throttle import LoginThrottle
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import AccountTokenPurpose, CompanyStatus, TokenScope, UserRole
@@ -34,6 +42,7 @@ from partnermatch.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
+from partnermatch.jobs import Job, JobContext
 from partnermatch.mail import Mail, Mailer
 from partnermatch.settings import Settings
 
@@ -62,6 +71,13 @@ def normalize_email(email: str) -> str:
 # --- authentication of requests -------------------------------------------------------------------
 # Functions of the request's database session rather than AccountService methods: they run on every
 # authenticated request, which needs neither the mailer nor the repositories the service builds.
+#
+# They only read. The last use of a session or token, when due, is written by a job after the
+# request's commit, in a short transaction of its own: a GET's transaction is deferred on SQLite and
+# must not write (upgrading it fails when another writer committed meanwhile), and on PostgreSQL an
+# update in the request's transaction would hold the row's lock until the request ends, queueing
+# the other requests of the same session or token behind it. Like the write it replaces (which was
+# rolled back with its request), the job runs only after a request whose transaction committed.
 
 
 async def principal_for_session(
@@ -73,7 +89,9 @@ async def principal_for_session(
         return None
     session_id, last_used, user_id, role, company_id, verified_at = row
     if now - last_used >= SESSION_TOUCH_RESOLUTION:
-        await touch_session(db, session_id, now)
+        jobs.after_commit(
+            db, Job(("accounts.session_used", str(session_id)), partial(record_session_use, session_id, now))
+        )
     return Principal(
         user_id=user_id,
         role=UserRole(role),
@@ -89,7 +107,9 @@ async def principal_for_token(db: AsyncSession, secret: str, *, now: datetime) -
         return None
     token_id, last_used, user_id, role, company_id, verified_at, scopes = row
     if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
-        await touch_token(db, token_id, now)
+        jobs.after_commit(
+            db, Job(("accounts.token_used", str(token_id)), partial(record_token_use, token_id, now))
+        )
     return Principal(
         user_id=user_id,
         role=UserRole(role),
@@ -98,6 +118,18 @@ async def principal_for_token(db: AsyncSession, secret: str, *, now: datetime) -
         token_id=token_id,
         scopes=frozenset(TokenScope(s) for s in scopes if s in TokenScope.__members__.values()),
     )
+
+
+async def record_session_use(session_id: UUID, now: datetime, context: JobContext) -> None:
+    """Job: the session was used at `now` (its idle timeout counts from there)."""
+    async with context.sessions.begin() as db:
+        await touch_session(db, session_id, now)
+
+
+async def record_token_use(token_id: UUID, now: datetime, context: JobContext) -> None:
+    """Job: the API token was used at `now`."""
+    async with context.sessions.begin() as db:
+        await touch_token(db, token_id, now)
 
 
 def _check_password(field: str, password: str) -> None:
@@ -158,6 +190,17 @@ class AccountService:
         _check_password("new_password", new)
         await self._set_password(user, new)
         return await self._start_session(user.id) if principal.session_id is not None else None
+
+    async def set_preferences(self, principal: Principal, data: Preferences) -> User:
+        """The member's language and digest choice; consent keeps the time it was first given."""
+        user = await self.get_user(principal.user_id)
+        user.language = None if data.language is None else data.language.value
+        user.digest_frequency = data.digest_frequency.value
+        if not data.digest_consent:
+            user.digest_consent_at = None
+        elif user.digest_consent_at is None:
+            user.digest_consent_at = datetime.now(UTC)
+        return await self.users.update(user)
 
     async def _set_password(self, user: User, password: str) -> None:
         user.password_hash = await hash_password(password)

@@ -50,5 +50,14 @@ class InteractionRepository(SQLAlchemyAsyncRepository[Interaction]):
         rows = await self.session.scalars(statement)
         return rows.all(), total or 0
 
+    async def leads_seen(self, company_id: UUID, kind: str, since: datetime) -> set[UUID]:
+        """Leads with an event of ``kind`` of the company since ``since``."""
+        rows = await self.session.scalars(
+            select(Interaction.lead_id).where(
+                Interaction.company_id == company_id, Interaction.kind == kind, Interaction.at >= since
+            )
+        )
+        return set(rows.all())
+
     async def event_exists(self, company_id: UUID, lead_id: UUID, kind: str, at: datetime) -> bool:
         return await self.exists(company_id=company_id, lead_id=lead_id, kind=kind, at=at)

@@ -5,7 +5,7 @@ from uuid import UUID
 import msgspec
 
 from partnermatch.clock import Instant
-from partnermatch.enums import InteractionKind
+from partnermatch.enums import DeclineReason, InteractionKind
 
 Position = Annotated[int, msgspec.Meta(ge=1, le=100_000, description="Rank at which the lead was shown")]
 
@@ -17,6 +17,7 @@ class InteractionRead(msgspec.Struct):
     kind: InteractionKind
     at: datetime
     position: int | None
+    reason: DeclineReason | None
 
 
 class InteractionCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -25,6 +26,7 @@ class InteractionCreate(msgspec.Struct, forbid_unknown_fields=True):
     kind: InteractionKind
     at: Annotated[Instant, msgspec.Meta(description="When it happened; default now")] | None = None
     position: Annotated[Position, msgspec.Meta(description="Only for impressions and views")] | None = None
+    reason: Annotated[DeclineReason, msgspec.Meta(description="Only for declined")] | None = None
 
 
 class FeedbackCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,6 +37,10 @@ class FeedbackCreate(msgspec.Struct, forbid_unknown_fields=True):
             Position,
             msgspec.Meta(description="Rank shown; recorded for views (the dataset format keeps it there)"),
         ]
+        | None
+    ) = None
+    reason: (
+        Annotated[DeclineReason, msgspec.Meta(description="Why the lead was declined (only with `declined`)")]
         | None
     ) = None
 

@@ -1,21 +1,26 @@
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
+from partnermatch import events
 from partnermatch.access import Principal
 from partnermatch.clock import parse_instant
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import InteractionKind
 from partnermatch.errors import Conflict, InvalidInput
+from partnermatch.interactions.events import IntroductionRequested
 from partnermatch.interactions.models import Interaction
 from partnermatch.interactions.repository import InteractionFilters, InteractionRepository
 from partnermatch.interactions.schemas import FeedbackCreate, InteractionCreate
+from partnermatch.jobs import JobContext
 from partnermatch.leads.service import LeadService
 
 # The dataset format records a rank only where a lead was shown in a list.
 RANKED_KINDS = frozenset({InteractionKind.IMPRESSION, InteractionKind.VIEW})
+# A list shown again this soon (a reload, the back button) is the same look at it: recorded once.
+SEEN_AGAIN = timedelta(minutes=1)
 
 
 class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, InteractionRepository]):
@@ -37,14 +42,22 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
         at = parse_instant("at", data.at) or datetime.now(UTC)
         if await self.repository.event_exists(data.company_id, data.lead_id, data.kind, at):
             raise Conflict(f"this {data.kind} event of the company with the lead at {at.isoformat()} exists")
+        if data.reason is not None and data.kind is not InteractionKind.DECLINED:
+            raise InvalidInput.for_field("reason", "only a declined lead has a reason")
         interaction = Interaction(
             company_id=data.company_id,
             lead_id=data.lead_id,
             kind=data.kind.value,
             at=at,
             position=data.position,
+            reason=None if data.reason is None else data.reason.value,
         )
-        return await self.repository.add(interaction)
+        interaction = await self.repository.add(interaction)
+        if data.kind is InteractionKind.CONTACTED:
+            await events.publish(
+                self.repository.session, IntroductionRequested(data.company_id, data.lead_id)
+            )
+        return interaction
 
     async def record_feedback(
         self, company_id: UUID, principal: Principal, data: FeedbackCreate
@@ -58,5 +71,34 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
                 lead_id=data.lead_id,
                 kind=InteractionKind(data.kind),
                 position=data.position,
+                reason=data.reason,
             )
         )
+
+    async def record_seen(
+        self, company_id: UUID, kind: InteractionKind, seen: Sequence[tuple[UUID, int | None]], at: datetime
+    ) -> int:
+        """Impressions of a list as it was shown, or the view of a lead: (lead, position) in the order
+        shown. A lead the company saw the same way within :data:`SEEN_AGAIN` is not recorded again.
+        Returns how many were recorded."""
+        recent = await self.repository.leads_seen(company_id, kind.value, at - SEEN_AGAIN)
+        fresh = [(lead, position) for lead, position in dict(seen).items() if lead not in recent]
+        await self.repository.add_many(
+            [
+                Interaction(company_id=company_id, lead_id=lead, kind=kind.value, at=at, position=position)
+                for lead, position in fresh
+            ]
+        )
+        return len(fresh)
+
+
+async def record_seen_later(
+    context: JobContext,
+    company_id: UUID,
+    kind: InteractionKind,
+    seen: Sequence[tuple[UUID, int | None]],
+    at: datetime,
+) -> None:
+    """Job: what a page showed, recorded after the page went out (a page is a read and writes nothing)."""
+    async with context.sessions.begin() as session:
+        await InteractionService(session=session).record_seen(company_id, kind, seen, at)

@@ -118,6 +118,16 @@ class ParticipantRepository(SQLAlchemyAsyncRepository[MissionParticipant]):
         )
         return [Participation(p, name) for p, name in rows.tuples()], total or 0
 
+    async def statuses_of(self, company_id: UUID, mission_ids: Sequence[UUID]) -> dict[UUID, str]:
+        if not mission_ids:
+            return {}
+        rows = await self.session.execute(
+            select(MissionParticipant.mission_id, MissionParticipant.status).where(
+                MissionParticipant.company_id == company_id, MissionParticipant.mission_id.in_(mission_ids)
+            )
+        )
+        return dict(rows.tuples().all())
+
     async def pair(self, mission_id: UUID, company_id: UUID) -> Participation | None:
         row = (
             await self.session.execute(

@@ -142,6 +142,10 @@ class ParticipantService(SQLAlchemyAsyncRepositoryService[MissionParticipant, Pa
         await self._missions.get_mission(mission_id)
         return await self.repository.for_mission(mission_id, status=status, limit=limit, offset=offset)
 
+    async def statuses_of(self, company_id: UUID, mission_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The company's participation status in each of the missions it takes part in."""
+        return await self.repository.statuses_of(company_id, mission_ids)
+
     async def get_participation(self, mission_id: UUID, company_id: UUID) -> Participation:
         await self._missions.get_mission(mission_id)
         found = await self.repository.pair(mission_id, company_id)

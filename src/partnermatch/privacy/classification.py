@@ -25,7 +25,10 @@ CLASSIFICATION: dict[str, dict[str, Kind]] = {
     "users": _columns(
         personal="email",
         secret="password_hash",
-        plain=f"id role company_id is_active email_verified_at {AUDITED_TIMES}",
+        plain=(
+            f"id role company_id is_active email_verified_at language digest_frequency digest_consent_at "
+            f"{AUDITED_TIMES}"
+        ),
         internal=SENTINEL,
     ),
     "user_sessions": _columns(
@@ -67,13 +70,13 @@ CLASSIFICATION: dict[str, dict[str, Kind]] = {
     ),
     "company_sectors": _columns(plain="company_id position code"),
     "company_target_cities": _columns(plain="company_id city_id"),
-    "interactions": _columns(plain="id company_id lead_id kind at position"),
+    "interactions": _columns(plain="id company_id lead_id kind at position reason"),
     "mission_participants": _columns(
         plain=f"id mission_id company_id status status_at {AUDITED_TIMES}", internal=SENTINEL
     ),
     # Reference and opportunity data: about cities, sectors and foreign organisations, not people.
     "cities": _columns(plain="id name country languages partner_since status"),
-    "sectors": _columns(plain="code level name parent_code section"),
+    "sectors": _columns(plain="code level name name_de parent_code section"),
     "leads": _columns(
         plain=(
             "id external_id title kind organization city_id description languages budget_eur "

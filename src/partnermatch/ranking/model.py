@@ -47,7 +47,7 @@ from partnermatch.ranking.features import (
     new_company_state,
     stack,
 )
-from partnermatch.ranking.reasons import explain_many
+from partnermatch.ranking.reasons import Reason, explain_many
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -77,7 +77,7 @@ class RankedItem:
     rank: int
     score: float
     """Calibrated probability of interest."""
-    reasons: list[str]
+    reasons: list[Reason]
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,7 @@ class RankingModel:
         limit: int,
         reasons: int,
         now: float | None,
-    ) -> list[tuple[int, float, list[str]]]:
+    ) -> list[tuple[int, float, list[Reason]]]:
         """The best ``limit`` of the block's ``cells`` (rows, columns), explained: (cell position,
         probability, reasons). ``block_of``: the state's company and lead rows of the block's rows and
         columns."""

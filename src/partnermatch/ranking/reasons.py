@@ -1,10 +1,16 @@
-"""Every reason sentence a person reads: why a lead suits a company (the features that lifted its score,
-with their evidence), why a company suits a trade mission, and how the shortlist placed it."""
+"""Every reason a person reads: why a lead suits a company (the features that lifted its score, with their
+evidence), why a company suits a trade mission, and how the shortlist placed it.
+
+A reason is data (:class:`Reason`: what it says and its evidence as codes and numbers), stored so, and put
+into words only when it is read (:func:`sentence`): in English for the API, in the reader's language in
+the portal, whose catalogs translate the English templates below (marked for extraction with ``N_``).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
@@ -43,9 +49,84 @@ SAYABLE: dict[str, Any] = {
     "days_to_deadline": lambda v: np.isfinite(v) & (v >= 0),
     "lead_positives": lambda v: v > 0,
 }
-DEADLINE_PREFIX = "Deadline "
+
+
+def N_(message: str) -> str:
+    """Marks an English template for the catalogs (babel extracts ``N_``); translated when it is read."""
+    return message
+
+
+def NP_(context: str, message: str) -> str:
+    """As :func:`N_`, for a word whose translation depends on the sentence it is used in."""
+    return message
+
+
+def NN_(singular: str, plural: str) -> tuple[str, str]:
+    """As :func:`N_`, for a sentence with a count: its singular and plural templates."""
+    return singular, plural
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason: ``key`` names the sentence (:data:`TEMPLATES`), ``params`` its evidence, as codes and
+    numbers (a sector code, a city id, a lead kind, a count) that each language words itself."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def stored(self) -> dict[str, Any]:
+        return {"key": self.key, "params": dict(self.params)}
+
+    @classmethod
+    def from_stored(cls, value: Mapping[str, Any]) -> Reason:
+        return cls(str(value["key"]), dict(value.get("params", {})))
+
+
+TEMPLATES: dict[str, str] = {
+    "same_sector": N_("Same sector: {code} {sector}"),
+    "sector_affinity": N_("Companies in your sector often pursue leads like this"),
+    "shared_terms": N_("Shared terms: {terms}"),
+    "similar_pursued": N_("Similar to leads that companies like yours pursued"),
+    "targets_city": N_("You target {city}"),
+    "shared_language": N_("You share a working language"),
+    "exporters_some": N_("{kinds} here favour exporters — you export to some extent"),
+    "exporters_extensive": N_("{kinds} here favour exporters — you export extensively"),
+    "size_suits": N_("Your size suits {kinds}"),
+    "age_suits": N_("Your company's age suits {kinds}"),
+    "deadline_today": N_("Deadline today"),
+    "deadline_tomorrow": N_("Deadline tomorrow"),
+    "deadline_days": N_("Deadline in {days} days"),
+    "no_strong_signal": N_("No single strong signal: ranked by the model's overall fit"),
+    "sector_focus": N_("Sector focus: {code} {sector}"),
+    "targets_mission_city": N_("Targets {city}"),
+    "sme": N_("SME ({employees} employees)"),
+    "large_company": N_("Large company ({employees} employees)"),
+    "division_place": N_("Division {division}: place {place} of at most {places}"),
+}
+# Sentences with a count: (singular, plural) templates.
+COUNTED: dict[str, tuple[str, str]] = {
+    "interested": NN_("{count} company is already interested", "{count} companies are already interested"),
+    "earlier_missions": NN_("Took part in {count} earlier mission", "Took part in {count} earlier missions"),
+}
+# How a lead kind is named in a sentence: as its subject ("Buyers here favour ...") and after "suits".
+KIND_SUBJECT = {
+    "buyer": NP_("kinds favour exporters", "Buyers"),
+    "distributor": NP_("kinds favour exporters", "Distributors"),
+    "investor": NP_("kinds favour exporters", "Investors"),
+    "research_partner": NP_("kinds favour exporters", "Research partners"),
+    "tender": NP_("kinds favour exporters", "Tenders"),
+    "joint_venture": NP_("kinds favour exporters", "Joint-venture partners"),
+}
+KIND_AFTER_SUITS = {
+    "buyer": NP_("suits kinds", "buyers"),
+    "distributor": NP_("suits kinds", "distributors"),
+    "investor": NP_("suits kinds", "investors"),
+    "research_partner": NP_("suits kinds", "research partners"),
+    "tender": NP_("suits kinds", "tenders"),
+    "joint_venture": NP_("suits kinds", "joint-venture partners"),
+}
 # Reasons name only features that lifted the score; a low-ranked pair may have none, and still gets one.
-NO_STRONG_REASON = "No single strong signal: ranked by the model's overall fit"
+NO_STRONG_REASON = Reason("no_strong_signal")
 
 
 class Scorer(Protocol):
@@ -57,38 +138,74 @@ class Scorer(Protocol):
     def score_pairs(self, X: npt.NDArray[np.float32], blend: npt.ArrayLike, variant: str = ...) -> Any: ...
 
 
-def deadline_reason(days_left: int) -> str:
-    """The deadline sentence for a deadline ``days_left`` calendar days (Berlin) from today."""
-    if days_left == 0:
-        return "Deadline today"
-    if days_left == 1:
-        return "Deadline tomorrow"
-    return f"Deadline in {days_left} days"
+class Words(Protocol):
+    """A language to put reasons into words: its catalog and its names of sectors and cities."""
+
+    def gettext(self, message: str) -> str: ...
+    def ngettext(self, singular: str, plural: str, n: int) -> str: ...
+    def pgettext(self, context: str, message: str) -> str: ...
+    def sector(self, code: str) -> str: ...
+    def city(self, city_id: str, name: str) -> str: ...
+
+
+class English:
+    """The templates as they are; NACE Rev. 2's English titles; the cities' stored names."""
+
+    def gettext(self, message: str) -> str:
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return singular if n == 1 else plural
+
+    def pgettext(self, context: str, message: str) -> str:
+        return message
+
+    def sector(self, code: str) -> str:
+        return sector_names().get(code, "")
+
+    def city(self, city_id: str, name: str) -> str:
+        return name
+
+
+ENGLISH = English()
+
+
+def sentence(reason: Reason, words: Words = ENGLISH) -> str:
+    """The reason in words; a deadline counts the days that ``params["days"]`` holds."""
+    params = dict(reason.params)
+    key = reason.key
+    if key == "deadline":
+        days = int(params.get("days", 0))
+        key = "deadline_today" if days <= 0 else "deadline_tomorrow" if days == 1 else "deadline_days"
+    if "code" in params:
+        params["sector"] = words.sector(str(params["code"]))
+    if "city" in params:
+        params["city"] = words.city(str(params["city"]), str(params.get("city_name", params["city"])))
+    if "kind" in params:
+        kinds = KIND_AFTER_SUITS if key in ("size_suits", "age_suits") else KIND_SUBJECT
+        context = "suits kinds" if kinds is KIND_AFTER_SUITS else "kinds favour exporters"
+        params["kinds"] = words.pgettext(context, kinds[str(params["kind"])])
+    if "terms" in params:
+        params["terms"] = ", ".join(params["terms"])
+    if key in COUNTED:
+        singular, plural = COUNTED[key]
+        template = words.ngettext(singular, plural, int(params["count"]))
+    else:
+        template = words.gettext(TEMPLATES[key])
+    return template.format(**params).strip()
+
+
+def with_deadline(reasons: Sequence[Reason], deadline: date | None, today: date) -> tuple[Reason, ...]:
+    """Stored reasons as of today: a deadline counts from the day it is read, not the day it was stored."""
+    if deadline is None:
+        return tuple(reasons)
+    days = max(0, (deadline - today).days)
+    return tuple(Reason("deadline", {"days": days}) if r.key == "deadline" else r for r in reasons)
 
 
 def days_left(deadline_end: float, now: float) -> int:
     """Calendar days from ``now``'s Berlin date to the deadline's, given the end of the deadline day."""
     return max(0, math.ceil((deadline_end - now) / DAY) - 1)
-
-
-def current_reasons(reasons: Sequence[str], deadline: date | None, today: date) -> tuple[str, ...]:
-    """Stored reasons as of today: their deadline sentence was written on the batch's day."""
-    return tuple(
-        deadline_reason((deadline - today).days)
-        if deadline is not None and reason.startswith(DEADLINE_PREFIX)
-        else reason
-        for reason in reasons
-    )
-
-
-KIND_PLURAL = {
-    "buyer": "Buyers",
-    "distributor": "Distributors",
-    "investor": "Investors",
-    "research_partner": "Research partners",
-    "tender": "Tenders",
-    "joint_venture": "Joint-venture partners",
-}
 
 
 def _shared_code(state: State, company: int, lead: int) -> str | None:
@@ -153,13 +270,12 @@ def render(
     city_names: Mapping[str, str],
     limit: int = 3,
     now: float | None = None,
-) -> list[str]:
-    """Sentences for the features with the largest positive contributions, best first. Features are as of
-    the state's time; the deadline sentence counts from ``now`` (default: that time), the day it is read."""
-    names = sector_names()
+) -> list[Reason]:
+    """Reasons for the features with the largest positive contributions, best first. Features are as of
+    the state's time; a deadline counts from ``now`` (default: that time), the day it is read."""
     cities = _names(state.vocabulary)[-1]
     kind = LEAD_KINDS[int(state.leads.kind[lead])]
-    out: list[str] = []
+    out: list[Reason] = []
     for feature in sorted(contributions, key=lambda f: -contributions[f]):
         if contributions[feature] <= 0 or feature not in EXPLAINABLE or len(out) >= limit:
             continue
@@ -167,41 +283,39 @@ def render(
         rule = SAYABLE.get(feature)
         if rule is not None and not rule(np.float64(value)):  # comparing a NaN scalar does not warn
             continue
-        text: str | None = None
+        reason: Reason | None = None
         if feature == "nace_depth":
             code = _shared_code(state, company, lead)
             if code:
-                text = f"Same sector: {code} {names.get(code, '')}".strip()
+                reason = Reason("same_sector", {"code": code})
         elif feature == "affinity_max":
-            text = "Companies in your sector often pursue leads like this"
+            reason = Reason("sector_affinity")
         elif feature == "tfidf_word":
             terms = shared_terms(state, company, lead)
             if terms:
-                text = "Shared terms: " + ", ".join(terms)
+                reason = Reason("shared_terms", {"terms": terms})
         elif feature in ("translated_cosine", "history_cosine"):
-            text = "Similar to leads that companies like yours pursued"
+            reason = Reason("similar_pursued")
         elif feature == "city_target":
             city = cities.get(int(state.leads.city[lead]), "")
-            text = f"You target {city_names.get(city, city)}"
+            reason = Reason("targets_city", {"city": city, "city_name": city_names.get(city, city)})
         elif feature == "language_overlap":
-            text = "You share a working language"
+            reason = Reason("shared_language")
         elif feature == "export":
             level = EXPORT_LEVELS[int(state.companies.export[company])]
             if level != "none":
-                text = f"{KIND_PLURAL[kind]} here favour exporters — you export {level}ly".replace(
-                    "somely", "to some extent"
-                )
+                reason = Reason(f"exporters_{level}", {"kind": kind})
         elif feature == "log_employees":
-            text = f"Your size suits {KIND_PLURAL[kind].lower()}"
+            reason = Reason("size_suits", {"kind": kind})
         elif feature == "company_age":
-            text = f"Your company's age suits {KIND_PLURAL[kind].lower()}"
+            reason = Reason("age_suits", {"kind": kind})
         elif feature == "days_to_deadline":
             deadline_end = float(state.leads.deadline_end[lead])
-            text = deadline_reason(days_left(deadline_end, state.at if now is None else now))
+            reason = Reason("deadline", {"days": days_left(deadline_end, state.at if now is None else now)})
         elif feature == "lead_positives":
-            text = f"{round(np.expm1(value))} companies are already interested"
-        if text and text not in out:
-            out.append(text)
+            reason = Reason("interested", {"count": round(float(np.expm1(value)))})
+        if reason is not None and reason not in out:
+            out.append(reason)
     return out
 
 
@@ -213,7 +327,7 @@ def explain_many(
     lead_rows: np.ndarray,
     limit: int = 3,
     now: float | None = None,
-) -> list[list[str]]:
+) -> list[list[Reason]]:
     """Reasons of many pairs in one model call, at least one per pair (:data:`NO_STRONG_REASON`).
 
     A feature's contribution is how much it lifts the pair's score over the same pair with that feature at
@@ -271,24 +385,23 @@ def mission_reasons(
     mission_sectors: Sequence[str],
     mission_city: str,
     city_name: str,
-) -> tuple[str, ...]:
+) -> tuple[Reason, ...]:
     """Why a company suits a trade mission, from facts staff can check in its profile."""
-    names = sector_names()
     wanted = {code[:2] for code in mission_sectors}
     reasons = []
     shared = [code for code in company_sectors if code[:2] in wanted]
     if shared:
-        reasons.append(f"Sector focus: {shared[0]} {names.get(shared[0], '')}".rstrip())
+        reasons.append(Reason("sector_focus", {"code": shared[0]}))
     if mission_city in company_targets:
-        reasons.append(f"Targets {city_name}")
+        reasons.append(Reason("targets_mission_city", {"city": mission_city, "city_name": city_name}))
     if past_missions:
-        reasons.append(f"Took part in {past_missions} earlier mission(s)")
+        reasons.append(Reason("earlier_missions", {"count": past_missions}))
     return tuple(reasons)
 
 
 def shortlist_reasons(
     is_sme: bool, employees: int, division: str, place: int, places: int
-) -> tuple[str, ...]:
+) -> tuple[Reason, ...]:
     """How the shortlist's rules placed a company: its size class and its division's share of places."""
-    size = f"SME ({employees} employees)" if is_sme else f"Large company ({employees} employees)"
-    return (size, f"Division {division}: place {place} of at most {places}")
+    size = Reason("sme" if is_sme else "large_company", {"employees": employees})
+    return (size, Reason("division_place", {"division": division, "place": place, "places": places}))

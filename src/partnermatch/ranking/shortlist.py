@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from partnermatch.ranking.reasons import shortlist_reasons
+from partnermatch.ranking.reasons import Reason, shortlist_reasons
 
 SME_EMPLOYEE_LIMIT = 250  # EU definition: fewer than 250 employees
 
@@ -27,7 +27,7 @@ class Candidate:
     employees: int
     # Unit-length profile vector (for example sector and text topics); None: no diversity penalty.
     profile: NDArray[np.float64] | None = None
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
 
     @property
     def is_sme(self) -> bool:
@@ -62,7 +62,7 @@ class ShortlistRules:
 class Pick:
     candidate: Candidate
     rank: int
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
 
 @dataclass
@@ -125,7 +125,7 @@ def _resemblance(candidate: Candidate, chosen: Sequence[Candidate]) -> float:
     return max(similarities, default=0.0)
 
 
-def _reasons(pick: Candidate, per_division: Counter[str], rules: ShortlistRules) -> tuple[str, ...]:
+def _reasons(pick: Candidate, per_division: Counter[str], rules: ShortlistRules) -> tuple[Reason, ...]:
     placed = shortlist_reasons(
         pick.is_sme, pick.employees, pick.division, per_division[pick.division], rules.places_per_division
     )

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from partnermatch.clock import local_date
 from partnermatch.ranking.features import company_index, lead_index, stack
 from partnermatch.ranking.model import CANDIDATE_OFFSET, RankingModel, ScoredChunk
-from partnermatch.ranking.reasons import explain_many
+from partnermatch.ranking.reasons import Reason, explain_many
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.profiles import Placed, Subject, method, place, subjects
 from partnermatch.recommendations.registry import Session, load_model
@@ -72,7 +72,7 @@ class Ranked:
     ranking_score: float
     probability: float
     truncated: bool
-    reasons: list[str]
+    reasons: list[Reason]
 
 
 def rank_and_explain(
@@ -214,7 +214,7 @@ async def rank_prepared(prepared: Prepared, version: ModelVersion, top: int) -> 
             "ranking_score": r.ranking_score,
             "score": r.probability,
             "method": method(bool(placed.company_new[r.company]), bool(placed.lead_new[r.lead])),
-            "reasons": r.reasons,
+            "reasons": [reason.stored() for reason in r.reasons],
             "truncated": r.truncated,
             "computed_at": now,
         }

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnermatch.access import Access, Principal, access
 from partnermatch.enums import LeadKind
 from partnermatch.errors import PROBLEM_JSON, ProblemDetails
+from partnermatch.ranking.reasons import sentence
 from partnermatch.recommendations.mission_candidates import MissionCandidateService
 from partnermatch.recommendations.schemas import (
     LeadCandidate,
@@ -74,7 +75,7 @@ class RecommendationController(Controller):
                     rank=rank,
                     score=min(1.0, max(0.0, s.score)),
                     method=s.method,
-                    reasons=list(s.reasons),
+                    reasons=[sentence(r) for r in s.reasons],
                 )
                 for rank, s in enumerate(result.items, start=1)
             ],
@@ -125,7 +126,7 @@ class MissionCandidateController(Controller):
                     division=pick.candidate.division,
                     employees=pick.candidate.employees,
                     is_sme=pick.candidate.is_sme,
-                    reasons=list(pick.reasons),
+                    reasons=[sentence(r) for r in pick.reasons],
                 )
                 for pick in result.shortlist.picks
             ],
@@ -164,7 +165,7 @@ class LeadCandidateController(Controller):
                     rank=rank,
                     score=min(1.0, max(0.0, s.score)),
                     method=s.method,
-                    reasons=list(s.reasons),
+                    reasons=[sentence(r) for r in s.reasons],
                 )
                 for rank, s in enumerate(result.items, start=1)
             ],

@@ -58,7 +58,8 @@ class StoredRecommendation(BigIntBase):
     """The model's uncalibrated score: it orders the list (calibration ties many pairs)."""
     score: Mapped[float] = mapped_column(Float)
     method: Mapped[str] = mapped_column(String(16))
-    reasons: Mapped[list[str]] = mapped_column(JsonB, default=list)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JsonB, default=list)
+    """``ranking.reasons.Reason.stored()`` of each reason: put into words when read, in the reader's language."""
     truncated: Mapped[bool] = mapped_column(Boolean)
     """The company had more recommendable leads than were stored (the same on all its rows)."""
     computed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

@@ -33,7 +33,7 @@ from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatu
 from partnermatch.leads.models import Lead
 from partnermatch.ranking.features import lead_blocks, lead_index, stack
 from partnermatch.ranking.model import RankingModel
-from partnermatch.ranking.reasons import explain_many
+from partnermatch.ranking.reasons import Reason, explain_many
 from partnermatch.recommendations.batch import active_version, approved_subjects, prepare, rank_prepared
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.profiles import Placed, Subject, loaded_subjects, method, place
@@ -162,7 +162,7 @@ async def merge_lead(context: JobContext, lead_id: UUID) -> None:
                     "ranking_score": m.ranking_score,
                     "score": m.probability,
                     "method": method(bool(placed.company_new[m.company]), bool(placed.lead_new[0])),
-                    "reasons": m.reasons,
+                    "reasons": [r.stored() for r in m.reasons],
                     "truncated": bounds[companies[m.company].id].truncated,
                     "computed_at": computed_at,
                 }
@@ -204,7 +204,7 @@ class Merge:
     company: int
     ranking_score: float
     probability: float
-    reasons: list[str]
+    reasons: list[Reason]
 
 
 def _merge(

@@ -104,9 +104,22 @@ class OpenLead:
     title: str
     kind: str
     city_id: str
+    organization: str
+    budget_eur: int | None
+    deadline: date | None
 
 
-OPEN_LEAD_COLUMNS = (Lead.id, Lead.external_id, Lead.updated_at, Lead.title, Lead.kind, Lead.city_id)
+OPEN_LEAD_COLUMNS = (
+    Lead.id,
+    Lead.external_id,
+    Lead.updated_at,
+    Lead.title,
+    Lead.kind,
+    Lead.city_id,
+    Lead.organization,
+    Lead.budget_eur,
+    Lead.deadline,
+)
 
 
 @dataclass(frozen=True)
@@ -179,10 +192,13 @@ class StoredRow:
     title: str
     kind: str
     city_id: str
+    organization: str
+    budget_eur: int | None
+    deadline: date | None
     score: float
     method: str
-    reasons: list[str]
-    deadline: date | None
+    reasons: list[dict[str, Any]]
+    """Stored ``ranking.reasons.Reason`` values."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +237,16 @@ class StoredRecommendationRepository(SQLAlchemyAsyncRepository[StoredRecommendat
         s = StoredRecommendation
         rows = await self.session.execute(
             select(
-                s.lead_id, Lead.title, Lead.kind, Lead.city_id, s.score, s.method, s.reasons, Lead.deadline
+                s.lead_id,
+                Lead.title,
+                Lead.kind,
+                Lead.city_id,
+                Lead.organization,
+                Lead.budget_eur,
+                Lead.deadline,
+                s.score,
+                s.method,
+                s.reasons,
             )
             .join(Lead, Lead.id == s.lead_id)
             .where(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -24,7 +24,7 @@ from partnermatch.enums import CompanyStatus
 from partnermatch.errors import NotFound
 from partnermatch.leads.models import Lead
 from partnermatch.ranking.features import company_index, lead_index
-from partnermatch.ranking.reasons import current_reasons
+from partnermatch.ranking.reasons import Reason, with_deadline
 from partnermatch.recommendations.profiles import loaded_subjects, method, place, subjects
 from partnermatch.recommendations.registry import ModelRegistry, load_model
 from partnermatch.recommendations.repository import (
@@ -48,6 +48,12 @@ class ListedLead(Protocol):
     def kind(self) -> str: ...
     @property
     def city_id(self) -> str: ...
+    @property
+    def organization(self) -> str: ...
+    @property
+    def budget_eur(self) -> int | None: ...
+    @property
+    def deadline(self) -> date | None: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class Scored:
     lead: ListedLead
     score: float
     method: str
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,12 @@ class RecommendationService:
         stored = await self.stored.served(row.id, company.id, limit, today, now, city, kind)
         if stored.stored and (len(stored.rows) == limit or not stored.truncated):
             items = [
-                Scored(r, r.score, r.method, current_reasons(r.reasons, r.deadline, today))
+                Scored(
+                    r,
+                    r.score,
+                    r.method,
+                    with_deadline([Reason.from_stored(x) for x in r.reasons], r.deadline, today),
+                )
                 for r in stored.rows
             ]
             return Recommendations(company, row.version, items, None, STORED)
@@ -133,7 +144,7 @@ class CompanyScore:
     company: Company
     score: float
     method: str
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
 
 @dataclass(frozen=True)

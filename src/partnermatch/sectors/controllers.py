@@ -27,7 +27,10 @@ class SectorController(Controller):
         self,
         sectors: NamedDependency[SectorService],
         q: Annotated[
-            str | None, QueryParameter(description="Words of the name, or a code prefix", max_length=100)
+            str | None,
+            QueryParameter(
+                description="Words of the English or German name, or a code prefix", max_length=100
+            ),
         ] = None,
         level: Annotated[str | None, QueryParameter(pattern="^(section|division|group|class)$")] = None,
         parent: Annotated[
@@ -37,7 +40,7 @@ class SectorController(Controller):
         offset: Offset = 0,
     ) -> Page[SectorRead]:
         window = page_window(limit, offset)
-        found = sectors.repository.search(q=q, level=level, parent=parent, **window)
+        found = sectors.search(q, level=level, parent=parent, **window)
         return await list_page(found, window, lambda row: read_as(row, SectorRead))
 
     @get("/{code:str}", summary="One NACE Rev. 2 sector")

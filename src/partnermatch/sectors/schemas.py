@@ -1,3 +1,5 @@
+from typing import Annotated
+
 import msgspec
 
 
@@ -5,5 +7,11 @@ class SectorRead(msgspec.Struct):
     code: str
     level: str
     name: str
+    name_de: Annotated[
+        str,
+        msgspec.Meta(
+            description="German title, from Destatis' WZ 2008 (whose first four levels are NACE Rev. 2)"
+        ),
+    ]
     parent_code: str | None
     section: str

@@ -21,6 +21,21 @@ class SectorService(SQLAlchemyAsyncRepositoryService[Sector, SectorRepository]):
             raise NotFound.for_id("NACE Rev. 2 sector", code)
         return sector
 
+    async def search(
+        self,
+        q: str | None,
+        *,
+        level: str | None = None,
+        parent: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[Sequence[Sector], int]:
+        return await self.repository.search(q=q, level=level, parent=parent, limit=limit, offset=offset)
+
+    async def names_of(self, codes: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Code -> (English title, German title) of the given codes that exist."""
+        return {s.code: (s.name, s.name_de) for s in await self.repository.by_codes(codes)}
+
     async def validate_codes(self, field: str, codes: Sequence[str], *, min_count: int = 1) -> list[str]:
         """Codes a company, lead or mission may carry: 1..5 known division, group or class codes, no repeats."""
         issues: list[FieldIssue] = []
