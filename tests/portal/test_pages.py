@@ -253,12 +253,12 @@ async def test_the_sector_picker_finds_german_and_english_words_and_keeps_five(m
     assert "62.01" in english.text
     chosen = await member_page.client.get(
         "/sectors/chosen",
-        params=[("sector", c) for c in ("10.11", "62.01", "70.22", "72.19", "46.51")] + [("add", "28.99")],
+        params=[("sectors", c) for c in ("10.11", "62.01", "70.22", "72.19", "46.51")] + [("add", "28.99")],
     )
     assert chosen.text.count('name="sectors"') == 5
     assert "bis zu fünf Branchen" in chosen.text
     removed = await member_page.client.get(
-        "/sectors/chosen", params=[("sector", "10.11"), ("sector", "62.01"), ("remove", "10.11")]
+        "/sectors/chosen", params=[("sectors", "10.11"), ("sectors", "62.01"), ("remove", "10.11")]
     )
     assert removed.text.count('name="sectors"') == 1
     assert "Hauptbranche" in removed.text

@@ -11,13 +11,13 @@ from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
 from partnermatch.portal.i18n import LANGUAGES, TRANSLATIONS
 
 PACKAGE = Path(__file__).resolve().parents[1]
-MAPPING = PACKAGE / "portal" / "babel.cfg"
+# Where messages are, relative to the package, and how babel reads them.
+METHODS = [("**.py", "python"), ("portal/templates/**.html", "jinja2")]
 # The markers beside gettext's own: N_ and NP_ (portal.i18n, ranking.reasons) mark messages where they are
 # written, NN_ a singular and plural pair, pgettext translates with a context.
 KEYWORDS: dict[str, Any] = {**DEFAULT_KEYWORDS, "N_": None, "NP_": ((1, "c"), 2), "NN_": (1, 2)}
@@ -25,16 +25,14 @@ KEYWORDS: dict[str, Any] = {**DEFAULT_KEYWORDS, "N_": None, "NP_": ((1, "c"), 2)
 
 def extract() -> Catalog:
     """Every message of the package, with the flags (python-format, ...) babel gives it."""
-    with MAPPING.open() as mapping:
-        method_map, options_map = parse_mapping_cfg(mapping)
     template = Catalog(project="PartnerMatch", fuzzy=False)
-    for _filename, lineno, message, comments, context in _found(method_map, options_map):
+    for _filename, lineno, message, comments, context in _found():
         template.add(message, None, [(_filename, lineno)], auto_comments=comments, context=context)
     return template
 
 
-def _found(method_map: Any, options_map: Any) -> Iterator[tuple[str, int, Any, list[str], str | None]]:
-    yield from extract_from_dir(str(PACKAGE), method_map, options_map, keywords=KEYWORDS)
+def _found() -> Iterator[tuple[str, int, Any, list[str], str | None]]:
+    yield from extract_from_dir(str(PACKAGE), METHODS, {}, keywords=KEYWORDS)
 
 
 def path_of(language: str) -> Path:

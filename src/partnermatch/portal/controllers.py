@@ -265,7 +265,7 @@ DEPENDENCIES = {
     "invitations": Provide(provide_invitation_service),
     "throttle": Provide(provide_login_throttle, sync_to_thread=False),
     "companies": Provide(provide_company_service),
-    "sectors": Provide(provide_sector_service),
+    "sector_service": Provide(provide_sector_service),
     "cities": Provide(provide_city_service),
     "privacy": Provide(provide_privacy_service),
 }
@@ -284,9 +284,9 @@ class CompanyChoices:
 
 
 async def company_choices(
-    cities: CityService, sectors: SectorService, codes: Sequence[str]
+    cities: CityService, sector_service: SectorService, codes: Sequence[str]
 ) -> CompanyChoices:
-    labels = sector_labels(await sectors.names_of(codes))
+    labels = sector_labels(await sector_service.names_of(codes))
     return CompanyChoices(await cities.list_cities(), {code: labels.get(code, code) for code in codes})
 
 
@@ -381,22 +381,22 @@ class VisitorPages(Controller):
         self,
         request: Request[Any, Any, Any],
         cities: NamedDependency[CityService],
-        sectors: NamedDependency[SectorService],
+        sector_service: NamedDependency[SectorService],
     ) -> Template:
         values: dict[str, Any] = {name: [] for name in COMPANY_LISTS}
         values["export_experience"] = ExportExperience.NONE.value
-        return await self._registration(request, cities, sectors, values, {})
+        return await self._registration(request, cities, sector_service, values, {})
 
     async def _registration(
         self,
         request: Request[Any, Any, Any],
         cities: CityService,
-        sectors: SectorService,
+        sector_service: SectorService,
         values: dict[str, Any],
         errors: dict[str, str],
         status: int = 200,
     ) -> Template:
-        choices = await company_choices(cities, sectors, values.get("sectors", []))
+        choices = await company_choices(cities, sector_service, values.get("sectors", []))
         return page(request, "register.html", status=status, values=values, errors=errors, choices=choices)
 
     @post("/register", status_code=200)
@@ -405,7 +405,7 @@ class VisitorPages(Controller):
         request: Request[Any, Any, Any],
         accounts: NamedDependency[AccountService],
         cities: NamedDependency[CityService],
-        sectors: NamedDependency[SectorService],
+        sector_service: NamedDependency[SectorService],
     ) -> Template:
         values = await form_values(request, COMPANY_LISTS)
         company: Form[CompanyCreate] = read(CompanyCreate, values)
@@ -438,7 +438,7 @@ class VisitorPages(Controller):
                     return page(request, "check_email.html", email=registration.email)
         values.pop("password", None)
         values.pop("password_again", None)
-        return await self._registration(request, cities, sectors, values, errors, status=422)
+        return await self._registration(request, cities, sector_service, values, errors, status=422)
 
     @get("/verify-email")
     async def verify_form(
@@ -524,11 +524,11 @@ class VisitorPages(Controller):
     async def sector_search(
         self,
         request: Request[Any, Any, Any],
-        sectors: NamedDependency[SectorService],
+        sector_service: NamedDependency[SectorService],
         q: FromQuery[str | None] = None,
     ) -> Template:
         """The sector picker's suggestions: words of the German or English title, or a code."""
-        found = (await sectors.search(q.strip()[:100], limit=12))[0] if q and q.strip() else []
+        found = (await sector_service.search(q.strip()[:100], limit=12))[0] if q and q.strip() else []
         labels = sector_labels({s.code: (s.name, s.name_de) for s in found})
         choosable = [s for s in found if s.level != "section"]
         return page(request, "_sector_results.html", found=choosable, labels=labels, q=q or "")
@@ -537,16 +537,17 @@ class VisitorPages(Controller):
     async def sectors_chosen(
         self,
         request: Request[Any, Any, Any],
-        sectors: NamedDependency[SectorService],
-        sector: FromQuery[list[str] | None] = None,
+        sector_service: NamedDependency[SectorService],
+        sectors: FromQuery[list[str] | None] = None,
         add: FromQuery[str | None] = None,
         remove: FromQuery[str | None] = None,
     ) -> Template:
         """The chosen sectors after adding or removing one (the form posts them in this order)."""
-        codes = [c for c in dict.fromkeys(sector or []) if c != remove]
+        # The form's own checkboxes (name="sectors"), sent along by htmx, in their order.
+        codes = [c for c in dict.fromkeys(sectors or []) if c != remove]
         if add and add not in codes:
             codes.append(add)
-        names = sector_labels(await sectors.names_of(codes[:5]))
+        names = sector_labels(await sector_service.names_of(codes[:5]))
         return page(request, "_sectors_chosen.html", chosen=codes[:5], names=names, too_many=len(codes) > 5)
 
 
@@ -736,7 +737,7 @@ class MemberPages(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         companies: NamedDependency[CompanyService],
-        sectors: NamedDependency[SectorService],
+        sector_service: NamedDependency[SectorService],
         cities: NamedDependency[CityService],
         lead_id: FromPath[UUID],
         position: FromQuery[int | None] = None,
@@ -755,7 +756,7 @@ class MemberPages(Controller):
             lead=lead,
             open=is_open(lead, now),
             days_left=days_to_deadline(lead, now),
-            sector_names=sector_labels(await sectors.names_of(lead.sectors)),
+            sector_names=sector_labels(await sector_service.names_of(lead.sectors)),
             city_names={c.id: c.name for c in await cities.list_cities()},
             today=local_date(now),
             position=rank,
@@ -767,7 +768,7 @@ class MemberPages(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         companies: NamedDependency[CompanyService],
-        sectors: NamedDependency[SectorService],
+        sector_service: NamedDependency[SectorService],
     ) -> Template:
         member = await member_of(request, companies)
         missions = MissionService(session=db_session)
@@ -786,7 +787,7 @@ class MemberPages(Controller):
             member=member,
             missions=views,
             taking_part=taking_part,
-            sector_names=sector_labels(await sectors.names_of(codes)),
+            sector_names=sector_labels(await sector_service.names_of(codes)),
         )
 
     @post("/missions/{mission_id:uuid}/interest", opt=needs_verified_email(), status_code=200)
@@ -818,7 +819,7 @@ class MemberPages(Controller):
         request: Request[Any, Any, Any],
         companies: NamedDependency[CompanyService],
         cities: NamedDependency[CityService],
-        sectors: NamedDependency[SectorService],
+        sector_service: NamedDependency[SectorService],
     ) -> Template:
         member = await member_of(request, companies)
         company = member.company
@@ -835,7 +836,7 @@ class MemberPages(Controller):
             "website": company.website or "",
         }
         return await self._profile(
-            request, member, cities, sectors, values, {}, saved=request.query_params.get("saved") == "1"
+            request, member, cities, sector_service, values, {}, saved=request.query_params.get("saved") == "1"
         )
 
     async def _profile(
@@ -843,14 +844,14 @@ class MemberPages(Controller):
         request: Request[Any, Any, Any],
         member: Member,
         cities: CityService,
-        sectors: SectorService,
+        sector_service: SectorService,
         values: dict[str, Any],
         errors: dict[str, str],
         *,
         status: int = 200,
         saved: bool = False,
     ) -> Template:
-        choices = await company_choices(cities, sectors, values.get("sectors", []))
+        choices = await company_choices(cities, sector_service, values.get("sectors", []))
         return page(
             request,
             "profile.html",
@@ -868,7 +869,7 @@ class MemberPages(Controller):
         request: Request[Any, Any, Any],
         companies: NamedDependency[CompanyService],
         cities: NamedDependency[CityService],
-        sectors: NamedDependency[SectorService],
+        sector_service: NamedDependency[SectorService],
     ) -> Template | Redirect:
         member = await member_of(request, companies)
         values = await form_values(request, COMPANY_LISTS)
@@ -887,7 +888,7 @@ class MemberPages(Controller):
                 errors = service_errors(invalid)
             else:
                 return see_other("/profile?saved=1")
-        return await self._profile(request, member, cities, sectors, values, errors, status=422)
+        return await self._profile(request, member, cities, sector_service, values, errors, status=422)
 
     @get("/colleagues")
     async def colleagues(
