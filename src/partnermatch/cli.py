@@ -103,7 +103,8 @@ async def _check_database(settings: Settings) -> None:
 def serve_app(settings: Settings, host: str, port: int, workers: int) -> None:
     run(_check_database(settings))
     console.print(
-        f"PartnerMatch on http://{host}:{port} (API docs: http://{host}:{port}/schema)", highlight=False
+        f"PartnerMatch on http://{host}:{port} (the portal; API docs: http://{host}:{port}/schema)",
+        highlight=False,
     )
     Server(
         "partnermatch.app:create_app",

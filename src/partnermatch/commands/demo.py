@@ -16,8 +16,13 @@ def demo(host: str | None, port: int | None, no_serve: bool) -> None:
     """Migrate, load demo data once (generated, seed 7), and serve: the README's run command."""
     settings = get_settings()
     credentials = run(demo_setup.prepare(settings, console))
+    address = f"http://{host or settings.host}:{port or settings.port}"
     # Plain lines, not a table: a narrow terminal must not cut a password short.
-    console.print("Demo accounts (sign in at POST /api/v1/auth/login, or in /schema):", highlight=False)
+    console.print(
+        f"Demo accounts: the member signs in to the portal at {address}/login, staff use the API "
+        f"({address}/schema; POST /api/v1/auth/login, or `partnermatch users create-staff --token`):",
+        highlight=False,
+    )
     for c in credentials:
         company = f"  (member of {escape(c.company)})" if c.company else ""
         console.print(f"  {c.role:<7} {c.email}  password: {c.password}{company}", highlight=False)
