@@ -370,3 +370,17 @@ async def test_opening_a_lead_records_a_view_with_the_position_it_was_shown_at(
     missing = await member.client.get(f"/leads/{uuid.uuid4()}")
     assert missing.status_code == 404
     assert "Seite nicht gefunden" in missing.text
+
+
+async def test_registrations_count_against_the_limit_per_address_like_sign_ins(
+    make_client: MakeClient, settings: Settings
+) -> None:
+    client = browser(make_client)
+    broken = {**REGISTRATION, "email": "not-an-address"}
+    for _ in range(settings.login_attempts_per_ip_per_minute):
+        answer = await post_form(client, "/register", broken, token_from="/register")
+        assert answer.status_code == 422
+    blocked = await post_form(client, "/register", broken, token_from="/register")
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+    assert "Zu viele Versuche" in blocked.text  # the portal's own page, not the API's JSON

@@ -399,7 +399,7 @@ class VisitorPages(Controller):
         choices = await company_choices(cities, sector_service, values.get("sectors", []))
         return page(request, "register.html", status=status, values=values, errors=errors, choices=choices)
 
-    @post("/register", status_code=200)
+    @post("/register", opt={LOGIN_RATE_LIMITED: True}, status_code=200)
     async def register(
         self,
         request: Request[Any, Any, Any],
@@ -836,7 +836,13 @@ class MemberPages(Controller):
             "website": company.website or "",
         }
         return await self._profile(
-            request, member, cities, sector_service, values, {}, saved=request.query_params.get("saved") == "1"
+            request,
+            member,
+            cities,
+            sector_service,
+            values,
+            {},
+            saved=request.query_params.get("saved") == "1",
         )
 
     async def _profile(
