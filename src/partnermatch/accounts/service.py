@@ -147,6 +147,18 @@ class AccountService:
         self.api_tokens = ApiTokenRepository(session=session)
         self.account_tokens = AccountTokenRepository(session=session)
 
+    async def staff_principal(self, email: str) -> Principal:
+        """The staff account a console command acts for: its changes are audited under that person."""
+        user = await self.users.by_email(normalize_email(email))
+        if user is None or not user.is_active or UserRole(user.role) not in (UserRole.STAFF, UserRole.ADMIN):
+            raise NotFound(f"no active staff account {email}")
+        return Principal(
+            user_id=user.id,
+            role=UserRole(user.role),
+            company_id=None,
+            email_verified=user.email_verified_at is not None,
+        )
+
     # --- login, logout, passwords -----------------------------------------------------------------
 
     async def login(

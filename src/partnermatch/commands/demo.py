@@ -19,8 +19,9 @@ def demo(host: str | None, port: int | None, no_serve: bool) -> None:
     address = f"http://{host or settings.host}:{port or settings.port}"
     # Plain lines, not a table: a narrow terminal must not cut a password short.
     console.print(
-        f"Demo accounts: the member signs in to the portal at {address}/login, staff use the API "
-        f"({address}/schema; POST /api/v1/auth/login, or `partnermatch users create-staff --token`):",
+        f"Demo accounts: the member signs in to the portal at {address}/login (or register a company at "
+        f"{address}/register); staff approve registrations with `partnermatch companies list` and "
+        f"`partnermatch companies approve ID --as STAFF_EMAIL`, or use the API ({address}/schema):",
         highlight=False,
     )
     for c in credentials:
