@@ -6,7 +6,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from partnermatch.app import create_app
-from partnermatch.bench.auth import BASELINE_PATH, _baseline_route, _server_cpu
+from partnermatch.bench.auth import BASELINE_PATH, _baseline_route
+from partnermatch.bench.serving import server_cpu
 from partnermatch.db import alchemy_config
 from partnermatch.settings import Settings
 from tests.conftest import Account, create_company
@@ -47,9 +48,9 @@ def test_the_served_app_has_no_baseline_route(settings: Settings) -> None:
 
 
 def test_server_cpu_counts_this_process() -> None:
-    before = _server_cpu(os.getpid())
+    before = server_cpu(os.getpid())
     assert before is not None
     sum(i * i for i in range(3_000_000))
-    after = _server_cpu(os.getpid())
+    after = server_cpu(os.getpid())
     assert after is not None
     assert after > before

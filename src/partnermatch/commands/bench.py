@@ -7,6 +7,7 @@ from rich.console import Console
 
 from partnermatch.bench.auth import bench_auth, figures_table
 from partnermatch.bench.imports import bench_import, results_table
+from partnermatch.bench.portal import bench_portal, portal_table, summary
 from partnermatch.cli import PluginGroup, console, run
 
 
@@ -99,3 +100,47 @@ def bench_auth_command(
     )
     backend = "PostgreSQL" if postgres_url else "SQLite"
     Console().print(figures_table(results, f"authentication cost, {backend}, {workers} worker(s)"))
+
+
+@bench.command("portal")
+@click.option(
+    "--requests", type=click.IntRange(min=1), default=2_000, show_default=True, help="Per scenario and round"
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=15.0,
+    show_default=True,
+    help="Cap per scenario and round",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server workers")
+@click.option(
+    "--var-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Prepare the demo here, or reuse it if it is there [default: a fresh temporary folder]",
+)
+def bench_portal_command(
+    requests: int, concurrency: int, seconds: float, rounds: int, workers: int, var_dir: Path | None
+) -> None:
+    """Start the server on loopback on the demo data and compare the signed-in recommendations page
+    with the JSON recommendations endpoint for the same company (SQLite)."""
+    result = run(
+        bench_portal(
+            var_dir=var_dir,
+            requests=requests,
+            concurrency=concurrency,
+            seconds=seconds,
+            rounds=rounds,
+            workers=workers,
+            console=console,
+        )
+    )
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=150)  # into a file or pipe: one line per row
+    out.print(portal_table(result, f"recommendations: page and JSON, SQLite, {workers} worker(s)"))
+    for line in [*result.checks, result.load_before, result.load_after, *summary(result)]:
+        out.print(line, highlight=False)
