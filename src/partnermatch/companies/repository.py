@@ -12,6 +12,18 @@ from partnermatch.db import contains_text
 from partnermatch.enums import CompanyStatus
 from partnermatch.sectors.repository import code_matches
 
+
+@dataclass(frozen=True)
+class CompanyStanding:
+    """Who a company is and where its registration stands: what most pages show of it, read as four
+    columns instead of the whole profile with its sectors and target cities."""
+
+    id: UUID
+    name: str
+    status: str
+    status_reason: str | None
+
+
 SORTABLE = frozenset({"name", "registered_at", "employees", "founded", "created_at", "updated_at"})
 
 
@@ -46,6 +58,16 @@ class CompanyRepository(SQLAlchemyAsyncRepository[Company]):
             select(Company).where(Company.id == company_id, visible_to(principal))
         )
         return company
+
+    async def standing(self, company_id: UUID, principal: Principal) -> CompanyStanding | None:
+        row = (
+            await self.session.execute(
+                select(Company.id, Company.name, Company.status, Company.status_reason).where(
+                    Company.id == company_id, visible_to(principal)
+                )
+            )
+        ).one_or_none()
+        return None if row is None else CompanyStanding(*row)
 
     def _conditions(self, f: CompanyFilters) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []

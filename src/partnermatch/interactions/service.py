@@ -8,6 +8,7 @@ from partnermatch import events
 from partnermatch.access import Principal
 from partnermatch.clock import parse_instant
 from partnermatch.companies.service import CompanyService
+from partnermatch.db import reads_only
 from partnermatch.enums import InteractionKind
 from partnermatch.errors import Conflict, InvalidInput
 from partnermatch.interactions.events import IntroductionRequested
@@ -75,14 +76,21 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
             )
         )
 
+    async def unseen(
+        self, company_id: UUID, kind: InteractionKind, seen: Sequence[tuple[UUID, int | None]], at: datetime
+    ) -> list[tuple[UUID, int | None]]:
+        """Of (lead, position) in the order shown, those the company did not see the same way within
+        :data:`SEEN_AGAIN` of ``at``."""
+        recent = await self.repository.leads_seen(company_id, kind.value, at - SEEN_AGAIN)
+        return [(lead, position) for lead, position in dict(seen).items() if lead not in recent]
+
     async def record_seen(
         self, company_id: UUID, kind: InteractionKind, seen: Sequence[tuple[UUID, int | None]], at: datetime
     ) -> int:
         """Impressions of a list as it was shown, or the view of a lead: (lead, position) in the order
         shown. A lead the company saw the same way within :data:`SEEN_AGAIN` is not recorded again.
         Returns how many were recorded."""
-        recent = await self.repository.leads_seen(company_id, kind.value, at - SEEN_AGAIN)
-        fresh = [(lead, position) for lead, position in dict(seen).items() if lead not in recent]
+        fresh = await self.unseen(company_id, kind, seen, at)
         await self.repository.add_many(
             [
                 Interaction(company_id=company_id, lead_id=lead, kind=kind.value, at=at, position=position)
@@ -99,6 +107,14 @@ async def record_seen_later(
     seen: Sequence[tuple[UUID, int | None]],
     at: datetime,
 ) -> None:
-    """Job: what a page showed, recorded after the page went out (a page is a read and writes nothing)."""
+    """Job: what a page showed, recorded after the page went out (a page is a read and writes nothing).
+
+    A page opened again within the minute shows what was already recorded. That is found in a read,
+    which on SQLite does not wait for the write lock: only a list with something new to record queues
+    for it (and checks again there, since another job may have recorded it meanwhile)."""
+    with reads_only():
+        async with context.sessions() as session:
+            if not await InteractionService(session=session).unseen(company_id, kind, seen, at):
+                return
     async with context.sessions.begin() as session:
         await InteractionService(session=session).record_seen(company_id, kind, seen, at)

@@ -44,7 +44,7 @@ from partnermatch.accounts.throttle import LoginThrottle
 from partnermatch.cities.service import CityService
 from partnermatch.clock import local_date
 from partnermatch.companies.controllers import provide_company_service
-from partnermatch.companies.models import Company
+from partnermatch.companies.repository import CompanyStanding
 from partnermatch.companies.schemas import CompanyCreate, CompanyUpdate
 from partnermatch.companies.service import CompanyService
 from partnermatch.enums import (
@@ -569,7 +569,7 @@ def language_cookie(language: str, settings: Settings) -> Cookie:
 @dataclass(frozen=True)
 class Member:
     principal: Principal
-    company: Company
+    company: CompanyStanding
 
 
 async def member_of(request: Request[Any, Any, Any], companies: CompanyService) -> Member:
@@ -578,7 +578,7 @@ async def member_of(request: Request[Any, Any, Any], companies: CompanyService) 
         raise NotAuthorizedException("sign in")
     if principal.company_id is None:
         raise NotFound("the portal is for the members of Berlin companies; staff use the admin API")
-    return Member(principal, await companies.get_company(principal.company_id, principal))
+    return Member(principal, await companies.standing(principal.company_id, principal))
 
 
 class MemberPages(Controller):
@@ -822,7 +822,7 @@ class MemberPages(Controller):
         sector_service: NamedDependency[SectorService],
     ) -> Template:
         member = await member_of(request, companies)
-        company = member.company
+        company = await companies.get_company(member.company.id, member.principal)
         values: dict[str, Any] = {
             "name": company.name,
             "sectors": company.sectors,

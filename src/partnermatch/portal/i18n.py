@@ -24,7 +24,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import NumberPattern, format_currency, format_decimal, parse_pattern
 from babel.support import Translations
 
 from partnermatch.clock import local_zone
@@ -187,8 +187,13 @@ def city_name(city_id: str, name: str) -> str:
 FORMATS = {Language.DE.value: "de_DE", Language.EN.value: "en_GB"}
 
 
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(FORMATS.get(language, language))
+
+
 def locale() -> Locale:
-    return Locale.parse(FORMATS.get(current(), current()))
+    return _locale(current())
 
 
 def day(value: date) -> str:
@@ -209,7 +214,16 @@ def number(value: int | float) -> str:
     return str(format_decimal(value, locale=locale()))
 
 
+@cache
+def _whole_currency(language: str) -> NumberPattern:
+    return parse_pattern(_locale(language).currency_formats["standard"].pattern.replace(".00", ""))
+
+
 def euros(value: int) -> str:
     """Whole euros (budgets have no cents): 250.000 € / €250,000."""
-    pattern = locale().currency_formats["standard"].pattern.replace(".00", "")
-    return str(format_currency(value, "EUR", locale=locale(), format=pattern, currency_digits=False))
+    language = current()
+    return str(
+        format_currency(
+            value, "EUR", locale=_locale(language), format=_whole_currency(language), currency_digits=False
+        )
+    )

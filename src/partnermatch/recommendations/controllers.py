@@ -62,7 +62,7 @@ class RecommendationController(Controller):
             company_id, principal, limit, city, kind.value if kind is not None else None
         )
         return RecommendationList(
-            company_id=result.company.id,
+            company_id=result.company_id,
             model_version=result.model_version,
             note=result.note,
             source="stored" if result.source == STORED else "on_demand",

@@ -66,7 +66,7 @@ class Scored:
 
 @dataclass(frozen=True)
 class Recommendations:
-    company: Company
+    company_id: UUID
     model_version: str
     items: list[Scored]
     note: str | None
@@ -84,20 +84,21 @@ class RecommendationService:
     async def recommend(
         self, company_id: UUID, principal: Principal, limit: int, city: str | None, kind: str | None
     ) -> Recommendations:
-        company = await self.companies.get_visible(company_id, principal)
-        if company is None:
+        # The stored rows need only the company's standing; its whole profile is read for scoring.
+        standing = await self.companies.standing(company_id, principal)
+        if standing is None:
             raise NotFound.for_id("company", company_id)
         row = await self.registry.require_active()
-        if company.status != CompanyStatus.APPROVED.value:
-            note = f"the company is {company.status}: only approved companies get recommendations"
-            return Recommendations(company, row.version, [], note)
+        if standing.status != CompanyStatus.APPROVED.value:
+            note = f"the company is {standing.status}: only approved companies get recommendations"
+            return Recommendations(company_id, row.version, [], note)
         now = datetime.now(UTC)
         today = local_date(now)
         # The batch's rows, under the same filters as on demand. They are the company's top leads of all;
         # when a filter (or closed and settled leads) leaves fewer than asked of a list that was cut at
         # PARTNERMATCH_STORED_RECOMMENDATIONS, leads beyond the cut may qualify: those requests, and
         # companies without rows for this version, are scored on demand.
-        stored = await self.stored.served(row.id, company.id, limit, today, now, city, kind)
+        stored = await self.stored.served(row.id, company_id, limit, today, now, city, kind)
         if stored.stored and (len(stored.rows) == limit or not stored.truncated):
             items = [
                 Scored(
@@ -108,7 +109,10 @@ class RecommendationService:
                 )
                 for r in stored.rows
             ]
-            return Recommendations(company, row.version, items, None, STORED)
+            return Recommendations(company_id, row.version, items, None, STORED)
+        company = await self.companies.get_visible(company_id, principal)
+        if company is None:
+            raise NotFound.for_id("company", company_id)
         model = await asyncio.to_thread(load_model, row)
         # Open leads are read as columns and whole only where the model needs their profile: reading
         # thousands of leads as objects took half of a request at 10,000 x 5,000.
@@ -118,7 +122,7 @@ class RecommendationService:
         )
         (company_subject,) = loaded_subjects(company_index(model.state_), [company], row.created_at)
         if not lead_subjects:
-            return Recommendations(company, row.version, [], None, ON_DEMAND)
+            return Recommendations(company_id, row.version, [], None, ON_DEMAND)
         placed = place(model, [company_subject], lead_subjects)
         listed = {
             s.key: (lead, bool(new))
@@ -136,7 +140,7 @@ class RecommendationService:
             )
             for item in ranked
         ]
-        return Recommendations(company, row.version, items, None, ON_DEMAND)
+        return Recommendations(company_id, row.version, items, None, ON_DEMAND)
 
 
 @dataclass(frozen=True)
