@@ -60,6 +60,23 @@ async def test_interleaved_renders_each_keep_their_own_language() -> None:
     assert set(english) == {"Sign in 3"}
 
 
+def test_templates_translate_then_fill_in_escaped_values() -> None:
+    env = environment()
+    html = env.from_string(
+        "{{ _('Recommendations for %(company)s', company=name) }}|{{ _('Sign in') }}|"
+        "{{ ngettext('closes in %(num)d day', 'closes in %(num)d days', 2) }}|{{ _('100%% sure') }}"
+    )
+    with i18n.speaking("de"):
+        assert html.render(name="Müller & <Söhne>") == (
+            "Empfehlungen für Müller &amp; &lt;Söhne&gt;|Anmelden|endet in 2 Tagen|100% sure"
+        )
+    # A template that does not escape (a plain-text mail) gets the values as they are.
+    env.autoescape = False
+    text = env.from_string("{{ _('Recommendations for %(company)s', company=name) }}")
+    with i18n.speaking("en"):
+        assert text.render(name="Müller & Söhne") == "Recommendations for Müller & Söhne"
+
+
 async def test_concurrent_requests_in_two_languages(make_client: MakeClient) -> None:
     pages: list[httpx.Response] = await asyncio.gather(
         *(browser(make_client, language).get("/login") for language in ["de", "en"] * 4)

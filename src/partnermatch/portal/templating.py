@@ -29,6 +29,9 @@ def environment() -> Environment:
     # Newstyle: the callables translate (and format) themselves, reading the request's language each time.
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
+        _=i18n.template_gettext,
+        gettext=i18n.template_gettext,
+        ngettext=i18n.template_ngettext,
         pgettext=i18n.pgettext,
         sector_name=i18n.sector_name,
         city_name=i18n.city_name,
