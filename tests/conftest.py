@@ -29,7 +29,6 @@ from partnermatch.companies.schemas import CompanyCreate
 from partnermatch.companies.service import CompanyService
 from partnermatch.db import alchemy_config, create_engine, migrate
 from partnermatch.enums import CompanyStatus, ExportExperience, UserRole
-from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -182,7 +181,7 @@ class Account:
 
 
 def account_service(db_session: AsyncSession, settings: Settings) -> AccountService:
-    return AccountService(db_session, settings=settings, mailer=mailer_for(settings))
+    return AccountService(db_session, settings=settings)
 
 
 async def create_account(

@@ -19,7 +19,6 @@ import pytest
 from partnermatch.accounts.service import AccountService
 from partnermatch.db import _upgrade_blocking, session_scope
 from partnermatch.enums import UserRole
-from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings
 from tests.conftest import create_database, drop_database
 
@@ -32,7 +31,7 @@ def _free_port() -> int:
 
 async def _create_admin_token(settings: Settings) -> str:
     async with session_scope(settings) as session:
-        accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+        accounts = AccountService(session, settings=settings)
         user = await accounts.create_user("schemathesis@example.org", None, role=UserRole.ADMIN)
         _token, secret = await accounts.create_api_token(user.id, "schemathesis")
         return secret

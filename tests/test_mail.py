@@ -1,5 +1,6 @@
-"""The SMTP backend against a tiny SMTP server on loopback (a thread of this test), and the file
-backend's erasure of development mail."""
+"""The SMTP backend against a tiny SMTP server on loopback (a thread of this test): what it sends, how
+it reads the server's refusals; and the file backend's erasure of development mail. The outbox that
+calls the backend has its own tests (tests/outbox)."""
 
 import base64
 import logging
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnermatch.errors import MailNotSent
-from partnermatch.mail import FileMailer, Mail, SmtpMailer, mailer_for
+from partnermatch.mail import DeliveryFailed, FileMailer, Mail, SmtpMailer, mailer_for
+from partnermatch.outbox.models import OutboxMessage
+from partnermatch.outbox.repository import OutboxRepository
 from partnermatch.settings import Settings
 from tests.conftest import Account
 
@@ -147,12 +151,15 @@ async def test_smtp_backend_logs_in_and_delivers(smtp_server: FakeSmtpServer, tm
     assert not (tmp_path / "mail").exists()
 
 
-async def test_a_refused_recipient_is_logged_and_a_domain_error(
+async def test_a_refused_recipient_is_logged_and_a_bounce(
     smtp_server: FakeSmtpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     mailer = mailer_for(smtp_settings(smtp_server.port, tmp_path))
-    with caplog.at_level(logging.ERROR, logger="partnermatch.mail"), pytest.raises(MailNotSent):
+    with caplog.at_level(logging.ERROR, logger="partnermatch.mail"), pytest.raises(DeliveryFailed) as failed:
         await mailer.send(Mail(to="nobody@example.org", subject="Hi", body="token=secret\n"))
+    assert failed.value.bounced
+    assert failed.value.permanent
+    assert "550" in failed.value.reason
     assert smtp_server.messages == []
     [record] = caplog.records
     assert "nobody@example.org" in record.getMessage()
@@ -164,19 +171,22 @@ async def test_a_server_that_does_not_answer_times_out(tmp_path: Path) -> None:
     try:
         mailer = mailer_for(smtp_settings(server.port, tmp_path, smtp_timeout_seconds=0.3))
         started = time.monotonic()
-        with pytest.raises(MailNotSent):
+        with pytest.raises(DeliveryFailed) as failed:
             await mailer.send(Mail(to="anna@example.org", subject="Hi", body="x\n"))
         assert time.monotonic() - started < 3
+        assert not failed.value.permanent  # tried again later
     finally:
         server.close()
 
 
-async def test_an_unreachable_server_is_a_domain_error(tmp_path: Path) -> None:
+async def test_an_unreachable_server_is_a_temporary_failure(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     mailer = mailer_for(smtp_settings(port, tmp_path, smtp_timeout_seconds=1))
-    with pytest.raises(MailNotSent):
+    with pytest.raises(DeliveryFailed) as failed:
         await mailer.send(Mail(to="anna@example.org", subject="Hi", body="x\n"))
+    assert not failed.value.permanent
+    assert not failed.value.bounced
 
 
 @pytest.fixture
@@ -194,8 +204,11 @@ def app_sends_smtp(
     return smtp_server
 
 
-async def test_an_invitation_goes_out_by_smtp_and_a_failure_answers_503(
-    app_sends_smtp: FakeSmtpServer, member_client: httpx.AsyncClient, member: Account
+async def test_an_invitation_goes_out_by_smtp_after_the_commit_and_a_bounce_is_kept(
+    app_sends_smtp: FakeSmtpServer,
+    member_client: httpx.AsyncClient,
+    member: Account,
+    db_session: AsyncSession,
 ) -> None:
     invitations = f"/api/v1/companies/{member.user.company_id}/invitations"
     sent = await member_client.post(invitations, json={"email": "anna@example.org"})
@@ -204,12 +217,14 @@ async def test_an_invitation_goes_out_by_smtp_and_a_failure_answers_503(
     assert received.recipients == ["anna@example.org"]
     assert b"accept-invitation?token=" in received.data
 
-    failed = await member_client.post(invitations, json={"email": "nobody@example.org"})
-    assert failed.status_code == 503
-    assert failed.json()["title"] == "Mail not sent"
-    # The request rolled back: no invitation whose link never arrived.
+    # The invitation is saved whatever the mail server says afterwards: the answer does not wait for it.
+    bounced = await member_client.post(invitations, json={"email": "nobody@example.org"})
+    assert bounced.status_code == 201, bounced.text
     listed = (await member_client.get(invitations)).json()
-    assert [i["email"] for i in listed] == ["anna@example.org"]
+    assert sorted(i["email"] for i in listed) == ["anna@example.org", "nobody@example.org"]
+    rows = (await db_session.execute(select(OutboxMessage.to_address, OutboxMessage.status))).all()
+    assert sorted(rows) == [("anna@example.org", "sent"), ("nobody@example.org", "failed")]
+    assert await OutboxRepository(db_session).undeliverable(["nobody@example.org"]) == {"nobody@example.org"}
 
 
 async def test_the_file_backend_forgets_mail_to_given_addresses(tmp_path: Path) -> None:

@@ -32,7 +32,6 @@ from partnermatch.companies.schemas import CompanyCreate
 from partnermatch.companies.service import CompanyService
 from partnermatch.db import alchemy_config, create_engine, migrate, reads_only, session_scope
 from partnermatch.enums import CompanyStatus, ExportExperience, UserRole
-from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings
 from tests.accounts.test_access_matrix import concrete, routes
 from tests.accounts.test_auth import login, member_with_password
@@ -138,7 +137,7 @@ async def own(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OwnSQLi
             ),
             status=CompanyStatus.APPROVED,
         )
-        accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+        accounts = AccountService(session, settings=settings)
         staff = await accounts.create_user(
             f"staff-{uuid.uuid4().hex[:8]}@example.org", None, role=UserRole.STAFF
         )

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -49,6 +49,7 @@ from partnermatch.interactions.events import IntroductionRequested
 from partnermatch.leads.controllers import LeadController
 from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatusChanged
 from partnermatch.missions.controllers import MissionController, ParticipantController
+from partnermatch.outbox import service as outbox
 from partnermatch.portal import controllers as portal
 from partnermatch.portal.templating import STATIC, template_config
 from partnermatch.privacy.controllers import ErasureController, MyDataController, delete_my_account
@@ -146,22 +147,37 @@ def _jobs_after_response(session_maker_key: str) -> Callable[[Request[Any, Any, 
     return run
 
 
-_warming: set[asyncio.Task[None]] = set()
+_background: set[asyncio.Task[None]] = set()
+
+
+def _start_in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _warm_model_after_start(session_maker_key: str) -> Callable[[Litestar], None]:
     # A task, not awaited: the server accepts requests at once, and the first one that needs the model
     # waits for this same load instead of starting its own.
     def start(app: Litestar) -> None:
-        task = asyncio.get_running_loop().create_task(warm_active_model(app.state[session_maker_key]))
-        _warming.add(task)
-        task.add_done_callback(_warming.discard)
+        _start_in_background(warm_active_model(app.state[session_maker_key]))
 
     return start
 
 
-async def _stop_warming() -> None:
-    for task in list(_warming):
+def _poll_outbox_after_start(session_maker_key: str) -> Callable[[Litestar], None]:
+    # Retries, and messages whose job after the commit was lost (a worker stopped in between).
+    def start(app: Litestar) -> None:
+        settings: Settings = app.state["settings"]
+        if settings.outbox_poll_seconds > 0:
+            context = jobs.JobContext(app.state[session_maker_key], settings)
+            _start_in_background(outbox.poll(context, settings.outbox_poll_seconds))
+
+    return start
+
+
+async def _stop_background() -> None:
+    for task in list(_background):
         task.cancel()
 
 
@@ -201,8 +217,11 @@ def create_app(
         template_config=template_config(),
         state=State({"settings": settings}),
         stores=stores,
-        on_startup=[_warm_model_after_start(db_config.session_maker_app_state_key)],
-        on_shutdown=[*close_stores, _stop_warming],
+        on_startup=[
+            _warm_model_after_start(db_config.session_maker_app_state_key),
+            _poll_outbox_after_start(db_config.session_maker_app_state_key),
+        ],
+        on_shutdown=[*close_stores, _stop_background],
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

@@ -124,3 +124,20 @@ def sql_in(column: str, enum: type[StrEnum]) -> str:
     """A CHECK constraint body that keeps a string column within an enum, on SQLite and PostgreSQL alike."""
     values = ", ".join(f"'{member.value}'" for member in enum)
     return f"{column} IN ({values})"
+
+
+class MailStatus(StrEnum):
+    PENDING = "pending"  # waiting for its first or next attempt
+    SENDING = "sending"  # claimed by a sender
+    SENT = "sent"
+    FAILED = "failed"  # refused for good, out of attempts, or interrupted twice
+
+
+class MailKind(StrEnum):
+    VERIFICATION = "verification"
+    PASSWORD_RESET = "password_reset"
+    INVITATION = "invitation"
+    ACCOUNT_NOTICE = "account_notice"  # an invitation to an address that already has an account
+    REJECTION = "rejection"
+    INTRODUCTION = "introduction"  # to staff: a company asks for an introduction
+    DIGEST = "digest"

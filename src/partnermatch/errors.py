@@ -105,13 +105,6 @@ class EmailNotVerified(DomainError):
         super().__init__(f"email: {rule}", issues=[FieldIssue("email", rule)])
 
 
-class MailNotSent(DomainError):
-    """The mail server failed while someone waits for the message (a link to click)."""
-
-    status_code = 503
-    title = "Mail not sent"
-
-
 class DatabaseNotMigratedError(DomainError):
     status_code = 503
     title = "Database not migrated"

@@ -1,8 +1,11 @@
-"""The one way the service sends mail: `mailer_for(settings)`.
+"""How a message leaves the service: `mailer_for(settings)`, the transport of the mail outbox.
 
-Two backends, chosen by PARTNERMATCH_MAIL_BACKEND: `file` (development) writes each message as an
-.eml file under var_dir/mail and logs it; `smtp` hands it to an SMTP server with the standard
-library, in a worker thread so the event loop never waits on the network."""
+Nothing else sends: domains write messages to the outbox (`partnermatch.outbox`) in their transaction,
+and its delivery job hands them to the mailer after the commit. Two backends, chosen by
+PARTNERMATCH_MAIL_BACKEND: `file` (development) writes each message as an .eml file under var_dir/mail
+and logs it; `smtp` hands it to an SMTP server with the standard library, in a worker thread so the
+event loop never waits on the network. A failed delivery raises :class:`DeliveryFailed`, saying whether
+the server refused it for good (a 5xx answer) or it may work later."""
 
 import asyncio
 import logging
@@ -20,7 +23,6 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 from typing import Protocol
 
-from partnermatch.errors import MailNotSent
 from partnermatch.settings import Settings
 
 logger = logging.getLogger("partnermatch.mail")
@@ -31,11 +33,26 @@ class Mail:
     to: str
     subject: str
     body: str
+    html: str | None = None
+    # Extra headers (List-Unsubscribe, ...).
+    headers: tuple[tuple[str, str], ...] = ()
+    # Stable for one outbox message, so that a repeated send is recognisable as the same message.
+    message_id: str | None = None
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, reason: str, *, permanent: bool = False, bounced: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        # The server refused this message for good (5xx): sending it again would be refused again.
+        self.permanent = permanent or bounced
+        # ... because of the recipient's address: no further mail should go there.
+        self.bounced = bounced
 
 
 class Mailer(Protocol):
     async def send(self, mail: Mail) -> None:
-        """Deliver, or raise MailNotSent (logged) when it cannot."""
+        """Deliver, or raise DeliveryFailed (logged) when it cannot."""
 
     async def forget(self, addresses: Iterable[str]) -> int:
         """Remove the copies of messages to these addresses that the backend keeps (GDPR erasure);
@@ -48,8 +65,12 @@ def compose(sender: str, mail: Mail) -> EmailMessage:
     message["To"] = mail.to
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain="partnermatch.invalid")
+    message["Message-ID"] = mail.message_id or make_msgid(domain="partnermatch.invalid")
+    for name, value in mail.headers:
+        message[name] = value
     message.set_content(mail.body)
+    if mail.html is not None:
+        message.add_alternative(mail.html, subtype="html")
     return message
 
 
@@ -107,16 +128,18 @@ class SmtpMailer:
         try:
             await asyncio.to_thread(self._deliver, message)
         except (OSError, smtplib.SMTPException) as error:
+            failure = _failure(error)
             # The address is logged, the body (which may hold a one-time link) is not.
             logger.error(
-                "mail to %s (%s) not sent through %s:%d: %r",
+                "mail to %s (%s) not sent through %s:%d (%s): %r",
                 mail.to,
                 mail.subject,
                 self.host,
                 self.port,
+                "refused" if failure.permanent else "temporary",
                 error,
             )
-            raise MailNotSent("the email could not be sent; please try again later") from error
+            raise failure from error
         logger.info("mail to %s (%s) sent through %s:%d", mail.to, mail.subject, self.host, self.port)
 
     def _deliver(self, message: EmailMessage) -> None:
@@ -136,6 +159,20 @@ class SmtpMailer:
     async def forget(self, addresses: Iterable[str]) -> int:
         # Sent mail has left the service; nothing of it is kept here.
         return 0
+
+
+def _failure(error: Exception) -> DeliveryFailed:
+    """What an SMTP error means for the message. RFC 5321: a 5xx reply is permanent, a 4xx one
+    temporary. A 5xx to RCPT is a hard bounce of the address; a 5xx to DATA refuses this message. A
+    refused login, sender or greeting is the service's own configuration, and network errors pass:
+    those are retried."""
+    reason = f"{type(error).__name__}: {error}"[:1000]
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _text in error.recipients.values()]
+        return DeliveryFailed(reason, bounced=bool(codes) and all(500 <= code < 600 for code in codes))
+    if isinstance(error, smtplib.SMTPDataError):
+        return DeliveryFailed(reason, permanent=500 <= error.smtp_code < 600)
+    return DeliveryFailed(reason)
 
 
 def mailer_for(settings: Settings) -> Mailer:

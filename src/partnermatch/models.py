@@ -7,6 +7,7 @@ from partnermatch.companies.models import Company, CompanySector, CompanyTargetC
 from partnermatch.interactions.models import Interaction
 from partnermatch.leads.models import Lead, LeadSector
 from partnermatch.missions.models import Mission, MissionParticipant, MissionSector
+from partnermatch.outbox.models import OutboxMessage, UndeliverableAddress
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.sectors.models import Sector
 
@@ -26,7 +27,9 @@ __all__ = [
     "MissionParticipant",
     "MissionSector",
     "ModelVersion",
+    "OutboxMessage",
     "Sector",
+    "UndeliverableAddress",
     "User",
     "UserSession",
 ]

@@ -67,6 +67,22 @@ class Settings(BaseSettings):
         default=False, description="Implicit TLS from the first byte (port 465); smtp_starttls is then moot."
     )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="Per network operation.")
+    mail_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Sends of one outbox message before it is kept as failed."
+    )
+    mail_retry_seconds: float = Field(
+        default=60.0, gt=0, description="Wait before the first retry of a message; doubled at each next one."
+    )
+    mail_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A message claimed for sending longer ago than this was interrupted: sent again, once.",
+    )
+    outbox_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often each server worker sends what is due in the mail outbox; 0: only after commits.",
+    )
     invitations_per_company_per_day: int = Field(
         default=20, ge=1, description="Invitations a company may send within 24 hours."
     )

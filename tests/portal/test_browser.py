@@ -36,7 +36,6 @@ from partnermatch.accounts.service import AccountService
 from partnermatch.datasets.importer import import_dataset
 from partnermatch.db import migrate, session_scope
 from partnermatch.enums import UserRole
-from partnermatch.mail import mailer_for
 from partnermatch.recommendations.registry import ModelRegistry
 from partnermatch.settings import Settings
 from tests.recommendations.conftest import Trial
@@ -93,7 +92,7 @@ async def _prepare(settings: Settings, trial: Trial) -> str:
     async with session_scope(settings) as session:
         await import_dataset(session, trial.dataset)
         await ModelRegistry(session).register(trial.trained.metadata, str(trial.trained.path))
-        accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+        accounts = AccountService(session, settings=settings)
         staff = await accounts.create_user(
             f"staff-{uuid.uuid4().hex[:6]}@example.org", PASSWORD, role=UserRole.STAFF
         )

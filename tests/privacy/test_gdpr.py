@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnermatch.companies.models import Company
 from partnermatch.interactions.models import Interaction
 from partnermatch.leads.models import Lead
+from partnermatch.outbox.models import UndeliverableAddress
 from partnermatch.privacy.classification import CLASSIFICATION, Kind, columns_of
 from partnermatch.privacy.service import ANONYMOUS
 from partnermatch.settings import Settings
@@ -55,6 +56,12 @@ async def _personal_company(
         f"/api/v1/companies/{company_id}/invitations", json={"email": f"{MARK}.colleague@example.org"}
     )
     assert invited.status_code == 201, invited.text
+    # Mail to the member (in the outbox), and a bounce of their address.
+    reset = await client.post("/api/v1/auth/password-reset", json={"email": member.user.email})
+    assert reset.status_code == 202, reset.text
+    db_session.add(
+        UndeliverableAddress(address=member.user.email, since=datetime.now(UTC), reason=f"{MARK} 550")
+    )
     lead = Lead(
         title="Buyer of sensors",
         kind="buyer",

@@ -19,7 +19,6 @@ from partnermatch.companies.models import Company
 from partnermatch.datasets.importer import import_dataset
 from partnermatch.db import migrate, session_scope
 from partnermatch.demo import ensure_demo_model
-from partnermatch.mail import mailer_for
 from partnermatch.recommendations.models import StoredRecommendation
 from partnermatch.recommendations.registry import ModelRegistry
 from partnermatch.settings import Settings, get_settings
@@ -124,7 +123,7 @@ def test_staff_approve_and_reject_registrations_from_the_console(
         async with session_scope(settings) as session:
             await import_dataset(session, trial.dataset)
             await ModelRegistry(session).register(trial.trained.metadata, str(trial.trained.path))
-            accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+            accounts = AccountService(session, settings=settings)
             for name, email in founders.items():
                 registration = {
                     "email": email,

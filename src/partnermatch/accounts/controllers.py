@@ -34,7 +34,6 @@ from partnermatch.accounts.schemas import (
 from partnermatch.accounts.service import AccountService
 from partnermatch.accounts.throttle import LoginThrottle
 from partnermatch.enums import InvitationStatus
-from partnermatch.mail import mailer_for
 from partnermatch.mapping import read_as
 from partnermatch.settings import Settings
 
@@ -44,13 +43,13 @@ CHECK_EMAIL = "If the address can be used, a message with the next step is on it
 async def provide_account_service(
     db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
 ) -> AccountService:
-    return AccountService(db_session, settings=settings, mailer=mailer_for(settings))
+    return AccountService(db_session, settings=settings)
 
 
 async def provide_invitation_service(
     db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
 ) -> InvitationService:
-    return InvitationService(db_session, settings=settings, mailer=mailer_for(settings))
+    return InvitationService(db_session, settings=settings)
 
 
 def provide_login_throttle(

@@ -14,7 +14,6 @@ from partnermatch.accounts.service import AccountService, normalize_email
 from partnermatch.companies.models import Company
 from partnermatch.companies.repository import CompanyRepository
 from partnermatch.enums import UserRole
-from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings
 
 STAFF_EMAIL = "staff@demo.partnermatch.invalid"
@@ -32,7 +31,7 @@ class DemoCredential:
 async def ensure_demo_accounts(session: AsyncSession, settings: Settings) -> list[DemoCredential]:
     path = settings.var_dir / "demo-credentials.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+    accounts = AccountService(session, settings=settings)
     company = await CompanyRepository(session=session).first_approved()
     wanted: list[tuple[UserRole, str, Company | None]] = [(UserRole.STAFF, STAFF_EMAIL, None)]
     if company is not None:

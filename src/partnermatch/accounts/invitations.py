@@ -20,9 +20,9 @@ from partnermatch.accounts.service import digest, new_secret, normalize_email
 from partnermatch.audit.recorder import Actor, acting_as
 from partnermatch.companies.models import Company
 from partnermatch.companies.repository import CompanyRepository
-from partnermatch.enums import CompanyStatus, InvitationStatus, UserRole
+from partnermatch.enums import CompanyStatus, InvitationStatus, MailKind, UserRole
 from partnermatch.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
-from partnermatch.mail import Mail, Mailer
+from partnermatch.outbox.service import Outbox
 from partnermatch.settings import Settings
 
 INVITATION_VALID = timedelta(days=7)
@@ -40,9 +40,9 @@ def status_of(invitation: Invitation, now: datetime) -> InvitationStatus:
 
 
 class InvitationService:
-    def __init__(self, session: AsyncSession, *, settings: Settings, mailer: Mailer) -> None:
+    def __init__(self, session: AsyncSession, *, settings: Settings) -> None:
         self.settings = settings
-        self.mailer = mailer
+        self.outbox = Outbox(session)
         self.invitations = InvitationRepository(session=session)
         self.users = UserRepository(session=session)
         self.companies = CompanyRepository(session=session)
@@ -115,29 +115,27 @@ class InvitationService:
         return user.email if user is not None else "A colleague"
 
     async def _send_invitation(self, email: str, inviter: str, company: Company, secret: str) -> None:
-        await self.mailer.send(
-            Mail(
-                to=email,
-                subject=f"Join {company.name} on PartnerMatch",
-                body=f"{inviter} invited you to join {company.name} on PartnerMatch, where Berlin "
-                "companies find partners, buyers and projects in Berlin's partner cities.\n\n"
-                "Choose a password to create your account:\n\n"
-                f"{self.settings.public_url}/accept-invitation?token={secret}\n\n"
-                f"The link is valid for {INVITATION_VALID.days} days and works once. If you do not "
-                "know the sender, ignore this message.\n",
-            )
+        self.outbox.add(
+            MailKind.INVITATION,
+            email,
+            f"Join {company.name} on PartnerMatch",
+            f"{inviter} invited you to join {company.name} on PartnerMatch, where Berlin "
+            "companies find partners, buyers and projects in Berlin's partner cities.\n\n"
+            "Choose a password to create your account:\n\n"
+            f"{self.settings.public_url}/accept-invitation?token={secret}\n\n"
+            f"The link is valid for {INVITATION_VALID.days} days and works once. If you do not "
+            "know the sender, ignore this message.\n",
         )
 
     async def _tell_existing_account(self, email: str, inviter: str, company: Company) -> None:
-        await self.mailer.send(
-            Mail(
-                to=email,
-                subject=f"Invitation to {company.name} on PartnerMatch",
-                body=f"{inviter} invited you to join {company.name} on PartnerMatch. This address "
-                "already has a PartnerMatch account, and an account belongs to one company, so "
-                "nothing has changed.\n\nTo join, ask them to invite another address of yours, or "
-                "delete your current account first and ask for a new invitation.\n",
-            )
+        self.outbox.add(
+            MailKind.ACCOUNT_NOTICE,
+            email,
+            f"Invitation to {company.name} on PartnerMatch",
+            f"{inviter} invited you to join {company.name} on PartnerMatch. This address "
+            "already has a PartnerMatch account, and an account belongs to one company, so "
+            "nothing has changed.\n\nTo join, ask them to invite another address of yours, or "
+            "delete your current account first and ask for a new invitation.\n",
         )
 
     async def revoke(self, company_id: UUID, invitation_id: UUID, principal: Principal) -> Invitation:

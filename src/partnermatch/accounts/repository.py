@@ -130,19 +130,21 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
         )
         return rows.all()
 
-    async def staff_emails(self) -> Sequence[str]:
-        rows = await self.session.scalars(
-            select(User.email).where(
+    async def staff_addresses(self) -> list[tuple[UUID, str]]:
+        """(id, email) of every active staff or admin account."""
+        rows = await self.session.execute(
+            select(User.id, User.email).where(
                 User.role.in_([UserRole.STAFF.value, UserRole.ADMIN.value]), User.is_active.is_(True)
             )
         )
-        return rows.all()
+        return [(user_id, email) for user_id, email in rows.all()]
 
-    async def member_emails(self, company_id: UUID) -> Sequence[str]:
-        rows = await self.session.scalars(
-            select(User.email).where(User.company_id == company_id, User.is_active.is_(True))
+    async def member_addresses(self, company_id: UUID) -> list[tuple[UUID, str]]:
+        """(id, email) of every active member of the company."""
+        rows = await self.session.execute(
+            select(User.id, User.email).where(User.company_id == company_id, User.is_active.is_(True))
         )
-        return rows.all()
+        return [(user_id, email) for user_id, email in rows.all()]
 
 
 class SessionRepository(SQLAlchemyAsyncRepository[UserSession]):

@@ -1,4 +1,3 @@
-import contextlib
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -33,17 +32,16 @@ from partnermatch.accounts.schemas import (
 )
 from partnermatch.accounts.throttle import LoginThrottle
 from partnermatch.companies.service import CompanyService
-from partnermatch.enums import AccountTokenPurpose, CompanyStatus, TokenScope, UserRole
+from partnermatch.enums import AccountTokenPurpose, CompanyStatus, MailKind, TokenScope, UserRole
 from partnermatch.errors import (
     Conflict,
     InvalidInput,
-    MailNotSent,
     NotFound,
     TooManyAttempts,
     Unauthenticated,
 )
 from partnermatch.jobs import Job, JobContext
-from partnermatch.mail import Mail, Mailer
+from partnermatch.outbox.service import Outbox
 from partnermatch.settings import Settings
 
 API_TOKEN_PREFIX = "pm_"
@@ -70,7 +68,7 @@ def normalize_email(email: str) -> str:
 
 # --- authentication of requests -------------------------------------------------------------------
 # Functions of the request's database session rather than AccountService methods: they run on every
-# authenticated request, which needs neither the mailer nor the repositories the service builds.
+# authenticated request, which needs none of the repositories the service builds.
 #
 # They only read. The last use of a session or token, when due, is written by a job after the
 # request's commit, in a short transaction of its own: a GET's transaction is deferred on SQLite and
@@ -138,10 +136,10 @@ def _check_password(field: str, password: str) -> None:
 
 
 class AccountService:
-    def __init__(self, session: AsyncSession, *, settings: Settings, mailer: Mailer) -> None:
+    def __init__(self, session: AsyncSession, *, settings: Settings) -> None:
         self.session = session
         self.settings = settings
-        self.mailer = mailer
+        self.outbox = Outbox(session)
         self.users = UserRepository(session=session)
         self.sessions = SessionRepository(session=session)
         self.api_tokens = ApiTokenRepository(session=session)
@@ -227,7 +225,8 @@ class AccountService:
         # Hash first: a known address must not answer faster than a new one.
         password_hash = await hash_password(data.password)
         if await self.users.by_email(email) is not None:
-            await self._mail(
+            self._mail(
+                MailKind.ACCOUNT_NOTICE,
                 email,
                 "Your PartnerMatch registration",
                 "Someone, perhaps you, tried to register a company with this address, which already has "
@@ -250,12 +249,14 @@ class AccountService:
 
     async def _send_verification(self, user: User, intro: str) -> None:
         secret = await self._issue(user, AccountTokenPurpose.VERIFY_EMAIL, VERIFY_EMAIL_VALID)
-        await self._mail(
+        self._mail(
+            MailKind.VERIFICATION,
             user.email,
             "Confirm your email address for PartnerMatch",
             f"{intro}\n\nConfirm your address:\n\n"
             f"{self.settings.public_url}/verify-email?token={secret}\n\n"
             f"The link is valid for {int(VERIFY_EMAIL_VALID.total_seconds() // 3600)} hours.\n",
+            user_id=user.id,
         )
 
     async def resend_verification(self, principal: Principal) -> None:
@@ -276,20 +277,20 @@ class AccountService:
         user = await self.users.by_email(normalize_email(email))
         if user is None or not user.is_active:
             return
-        # Unknown addresses get no mail; a mail failure (logged by the mailer) must not answer
-        # differently for known ones, so the caller sees the same 202 and may ask again.
-        with contextlib.suppress(MailNotSent):
-            await self._send_reset(user)
+        # Unknown addresses get no mail, and the answer is the same: the message leaves after the commit.
+        await self._send_reset(user)
 
     async def _send_reset(self, user: User) -> None:
         secret = await self._issue(user, AccountTokenPurpose.RESET_PASSWORD, RESET_PASSWORD_VALID)
-        await self._mail(
+        self._mail(
+            MailKind.PASSWORD_RESET,
             user.email,
             "Reset your PartnerMatch password",
             "Someone, perhaps you, asked to reset the password of this account. Choose a new one here:\n\n"
             f"{self.settings.public_url}/reset-password?token={secret}\n\n"
             f"The link is valid for {int(RESET_PASSWORD_VALID.total_seconds() // 60)} minutes and works "
             "once. If it was not you, ignore this message.\n",
+            user_id=user.id,
         )
 
     async def reset_password(self, secret: str, password: str) -> None:
@@ -319,8 +320,9 @@ class AccountService:
         token.used_at = datetime.now(UTC)
         return await self.account_tokens.update(token)
 
-    async def _mail(self, to: str, subject: str, body: str) -> None:
-        await self.mailer.send(Mail(to=to, subject=subject, body=body))
+    def _mail(self, kind: MailKind, to: str, subject: str, body: str, *, user_id: UUID | None = None) -> None:
+        # Into the outbox, in this transaction: the link works by the time the message leaves.
+        self.outbox.add(kind, to, subject, body, user_id=user_id)
 
     # --- administration ---------------------------------------------------------------------------
 

@@ -62,7 +62,6 @@ from partnermatch.companies.schemas import CompanyCreate, CompanyRead
 from partnermatch.companies.service import CompanyService
 from partnermatch.db import migrate, session_scope
 from partnermatch.enums import CompanyStatus, ExportExperience, UserRole
-from partnermatch.mail import mailer_for
 from partnermatch.mapping import read_as
 from partnermatch.settings import Settings
 
@@ -122,7 +121,7 @@ async def _prepare(settings: Settings) -> Fixture:
             ),
             status=CompanyStatus.APPROVED,
         )
-        accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+        accounts = AccountService(session, settings=settings)
         email = f"member-{uuid.uuid4().hex[:8]}@bench.invalid"
         await accounts.create_user(email, PASSWORD, role=UserRole.MEMBER, company_id=company.id)
         staff = await accounts.create_user(

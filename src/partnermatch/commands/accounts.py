@@ -7,7 +7,6 @@ from partnermatch.accounts.service import AccountService
 from partnermatch.cli import console, run
 from partnermatch.db import session_scope
 from partnermatch.enums import UserRole
-from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings, get_settings
 
 
@@ -20,7 +19,7 @@ async def _create_staff(
     settings: Settings, email: str, password: str | None, admin: bool, token_name: str | None
 ) -> str | None:
     async with session_scope(settings) as session:
-        accounts = AccountService(session, settings=settings, mailer=mailer_for(settings))
+        accounts = AccountService(session, settings=settings)
         role = UserRole.ADMIN if admin else UserRole.STAFF
         user = await accounts.create_user(email, password, role=role)
         if token_name is None:

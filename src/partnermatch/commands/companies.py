@@ -19,7 +19,6 @@ from partnermatch.companies.schemas import StatusChange
 from partnermatch.companies.service import CompanyService
 from partnermatch.db import create_engine, session_scope
 from partnermatch.enums import CompanyStatus
-from partnermatch.mail import mailer_for
 from partnermatch.settings import Settings, get_settings
 
 LISTED = 200
@@ -70,9 +69,7 @@ async def _set_status(
     subscribe_to_events()
     jobs.open_queue()
     async with session_scope(settings) as session:
-        staff = await AccountService(session, settings=settings, mailer=mailer_for(settings)).staff_principal(
-            staff_email
-        )
+        staff = await AccountService(session, settings=settings).staff_principal(staff_email)
         with acting_as(Actor(staff.user_id, None, f"partnermatch companies {change.status.value}")):
             company = await CompanyService(session=session).set_status(company_id, change, staff)
             await session.flush()

@@ -99,6 +99,14 @@ CLASSIFICATION: dict[str, dict[str, Kind]] = {
             "activated_at"
         )
     ),
+    # The body is kept only until sent (it may hold a one-time link): never exported.
+    "outbox_messages": _columns(
+        personal="to_address subject",
+        secret="body_text body_html headers",
+        plain="id created_at kind user_id status attempts interruptions next_attempt_at claimed_at sent_at last_error",
+        internal=SENTINEL,
+    ),
+    "undeliverable_addresses": _columns(personal="address reason", plain="id since", internal=SENTINEL),
     # Derived from the company's profile and the model; recomputed any time, so not exported.
     "stored_recommendations": _columns(
         internal="id model_version_id company_id lead_id ranking_score score method reasons truncated computed_at"

@@ -1,5 +1,6 @@
 """The queries of the GDPR export and erasure. Tables are found by their columns (`user_id`,
-`company_id`), so a new table about a user or a company is exported and erased without a change here."""
+`company_id`, or an `address` holding the person's email), so a new table about a user or a company is
+exported and erased without a change here."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +31,7 @@ def _about(user_id: UUID, company_id: UUID | None) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-def _scope(table: Table, user_id: UUID, company_id: UUID | None) -> ColumnElement[bool] | None:
+def _scope(table: Table, user_id: UUID, company_id: UUID | None, email: str) -> ColumnElement[bool] | None:
     if table.name == "users":
         return table.c.id == user_id
     if table.name == "companies":
@@ -41,6 +42,8 @@ def _scope(table: Table, user_id: UUID, company_id: UUID | None) -> ColumnElemen
         return table.c.user_id == user_id
     if "company_id" in table.c:
         return table.c.company_id == company_id if company_id is not None else false()
+    if "address" in table.c:
+        return table.c.address == email
     # Reference data (cities, sectors, leads, missions) is about no one.
     return None
 
@@ -50,12 +53,12 @@ class PrivacyRepository:
         self.session = session
 
     async def rows_about(
-        self, user_id: UUID, company_id: UUID | None, columns: dict[str, frozenset[str]]
+        self, user_id: UUID, company_id: UUID | None, email: str, columns: dict[str, frozenset[str]]
     ) -> dict[str, list[dict[str, Any]]]:
         """Every row about the user or their company, table by table, limited to `columns[table]`."""
         found: dict[str, list[dict[str, Any]]] = {}
         for table in _tables():
-            scope = _scope(table, user_id, company_id)
+            scope = _scope(table, user_id, company_id, email)
             wanted = [c for c in table.c if c.name in columns.get(table.name, frozenset())]
             if scope is None or not wanted:
                 continue

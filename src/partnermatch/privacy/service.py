@@ -20,6 +20,7 @@ from partnermatch.accounts.service import normalize_email
 from partnermatch.enums import CompanyStatus, UserRole
 from partnermatch.errors import Conflict, InvalidInput, NotFound
 from partnermatch.mail import Mailer
+from partnermatch.outbox.repository import OutboxRepository
 from partnermatch.privacy.classification import CLASSIFICATION, Kind, columns_of, exported_columns
 from partnermatch.privacy.repository import PrivacyRepository
 
@@ -54,6 +55,7 @@ class ErasureReport(msgspec.Struct):
     users_deleted: int
     audit_events_anonymised: int
     invitations_deleted: int
+    outbox_messages_deleted: int
     mail_files_deleted: int
 
 
@@ -67,11 +69,17 @@ def _scrubbed(changes: dict[str, Any], personal: frozenset[str]) -> dict[str, An
 class PrivacyService:
     def __init__(self, session: AsyncSession, *, mailer: Mailer) -> None:
         self.repository = PrivacyRepository(session)
+        self.outbox = OutboxRepository(session)
         self.mailer = mailer
 
     async def export(self, principal: Principal) -> DataExport:
         columns = {table: exported_columns(table) for table in CLASSIFICATION}
-        tables = await self.repository.rows_about(principal.user_id, principal.company_id, columns)
+        user = await self.repository.user(principal.user_id)
+        if user is None:
+            raise NotFound.for_id("user", principal.user_id)
+        tables = await self.repository.rows_about(
+            principal.user_id, principal.company_id, user.email, columns
+        )
         for event in tables.get("audit_events", []):
             if event["actor_user_id"] != principal.user_id:
                 event["actor_user_id"] = event["actor_token_id"] = None
@@ -102,6 +110,7 @@ class PrivacyService:
             raise InvalidInput.for_field("confirm", "must be your email address")
         email = user.email
         await self._erase_users([user])
+        await self.outbox.erase([email])
         await self.mailer.forget([email])
 
     async def erase_company(self, company_id: UUID) -> ErasureReport:
@@ -113,6 +122,8 @@ class PrivacyService:
         addresses = {u.email for u in members} | {i.email for i in invitations}
         if company.contact_email:
             addresses.add(company.contact_email)
+        # Before the users, whose own messages would otherwise go with them uncounted.
+        outbox_deleted = await self.outbox.erase(addresses)
         invitations_deleted = await self._erase_users(members)
         invitations_deleted += await self._erase_invitations(invitations)
         company.name = f"Erased company {company.id.hex[:8]}"
@@ -133,6 +144,7 @@ class PrivacyService:
             users_deleted=len(members),
             audit_events_anonymised=scrubbed,
             invitations_deleted=invitations_deleted,
+            outbox_messages_deleted=outbox_deleted,
             mail_files_deleted=await self.mailer.forget(addresses),
         )
 

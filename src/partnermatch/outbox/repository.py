@@ -1,0 +1,151 @@
+"""The outbox's queries. A sender claims a message with a conditional UPDATE, so that any number of
+senders (server workers, jobs, the command) may run at once and each message has one sender at a time."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
+
+from partnermatch.enums import MailStatus
+from partnermatch.outbox.models import OutboxMessage, UndeliverableAddress
+
+PENDING, SENDING, SENT, FAILED = (s.value for s in MailStatus)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: UUID
+    to_address: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    headers: list[Any]
+    attempts: int
+    interruptions: int
+    undeliverable: bool
+
+
+CLAIMED_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.to_address,
+    OutboxMessage.subject,
+    OutboxMessage.body_text,
+    OutboxMessage.body_html,
+    OutboxMessage.headers,
+    OutboxMessage.attempts,
+    OutboxMessage.interruptions,
+)
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession | async_scoped_session[AsyncSession]) -> None:
+        self.session = session
+
+    def add(self, message: OutboxMessage) -> None:
+        self.session.add(message)
+
+    async def claim_due(self, now: datetime, stale_before: datetime, limit: int) -> list[Claimed]:
+        """Claims up to ``limit`` messages due now, and those whose sender was interrupted (claimed
+        before ``stale_before`` and never marked): each counts an attempt, the latter an interruption."""
+        due = await self.session.execute(
+            select(OutboxMessage.id, OutboxMessage.status)
+            .where(
+                or_(
+                    and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+                    and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_at < stale_before),
+                )
+            )
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(limit)
+        )
+        claimed: list[Any] = []
+        for message_id, status in due.all():
+            if status == PENDING:
+                statement = (
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == message_id, OutboxMessage.status == PENDING)
+                    .values(status=SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
+                )
+            else:
+                statement = (
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == message_id,
+                        OutboxMessage.status == SENDING,
+                        OutboxMessage.claimed_at < stale_before,
+                    )
+                    .values(
+                        claimed_at=now,
+                        attempts=OutboxMessage.attempts + 1,
+                        interruptions=OutboxMessage.interruptions + 1,
+                    )
+                )
+            # Another sender may have claimed it between the select and here: then no row comes back.
+            row = (await self.session.execute(statement.returning(*CLAIMED_COLUMNS))).first()
+            if row is not None:
+                claimed.append(row)
+        refused = await self.undeliverable({row.to_address for row in claimed})
+        return [Claimed(**row._mapping, undeliverable=row.to_address in refused) for row in claimed]
+
+    async def undeliverable(self, addresses: Iterable[str]) -> set[str]:
+        wanted = list(addresses)
+        if not wanted:
+            return set()
+        rows = await self.session.scalars(
+            select(UndeliverableAddress.address).where(UndeliverableAddress.address.in_(wanted))
+        )
+        return set(rows.all())
+
+    async def mark_sent(self, message_id: UUID, at: datetime) -> None:
+        # The body may hold a one-time link: it is not kept once it has been handed over.
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(status=SENT, sent_at=at, body_text=None, body_html=None, headers=[], last_error=None)
+        )
+
+    async def mark_retry(self, message_id: UUID, at: datetime, error: str) -> None:
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(status=PENDING, next_attempt_at=at, claimed_at=None, last_error=error)
+        )
+
+    async def mark_failed(self, message_id: UUID, error: str) -> None:
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(status=FAILED, body_text=None, body_html=None, headers=[], last_error=error)
+        )
+
+    async def mark_undeliverable(self, address: str, at: datetime, reason: str) -> None:
+        if not await self.undeliverable([address]):
+            self.session.add(UndeliverableAddress(address=address, since=at, reason=reason))
+            await self.session.flush()
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        )
+        return {str(status): int(count) for status, count in rows.all()}
+
+    async def messages(self, status: str | None = None, limit: int = 50) -> Sequence[OutboxMessage]:
+        query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(OutboxMessage.status == status)
+        return (await self.session.scalars(query)).all()
+
+    async def erase(self, addresses: Iterable[str]) -> int:
+        """Every message to these addresses, sent or not, and their undeliverable marks (erasure)."""
+        wanted = list(addresses)
+        if not wanted:
+            return 0
+        result = await self.session.execute(delete(OutboxMessage).where(OutboxMessage.to_address.in_(wanted)))
+        await self.session.execute(
+            delete(UndeliverableAddress).where(UndeliverableAddress.address.in_(wanted))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
