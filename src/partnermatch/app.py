@@ -50,6 +50,7 @@ from partnermatch.leads.controllers import LeadController
 from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatusChanged
 from partnermatch.missions.controllers import MissionController, ParticipantController
 from partnermatch.outbox import service as outbox
+from partnermatch.outbox.controllers import OutboxController
 from partnermatch.portal import controllers as portal
 from partnermatch.portal.templating import STATIC, template_config
 from partnermatch.privacy.controllers import ErasureController, MyDataController, delete_my_account
@@ -74,6 +75,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AnalyticsController,
     DatasetImportController,
     AuditController,
+    OutboxController,
     CityController,
     SectorController,
     CompanyController,

@@ -260,3 +260,23 @@ async def test_erasing_an_account_removes_its_messages(
     deleted = await member_client.delete("/api/v1/auth/me", params={"confirm": member.user.email})
     assert deleted.status_code == 204, deleted.text
     assert await db_session.scalar(count) == 0
+
+
+async def test_staff_see_the_outbox_without_bodies_and_members_do_not(
+    client: httpx.AsyncClient, member_client: httpx.AsyncClient, member: Account
+) -> None:
+    reset = await client.post("/api/v1/auth/password-reset", json={"email": member.user.email})
+    assert reset.status_code == 202, reset.text
+    listed = await client.get("/api/v1/admin/mail", params={"to": member.user.email})
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    assert page["total"] == 1
+    [message] = page["items"]
+    # Sent by the job after that request (the file backend of the tests).
+    assert (message["kind"], message["status"], message["attempts"]) == ("password_reset", "sent", 1)
+    assert "token=" not in listed.text
+    assert (
+        await client.get("/api/v1/admin/mail", params={"status": "failed", "to": member.user.email})
+    ).json()["total"] == 0
+    assert (await client.get("/api/v1/admin/mail", params={"status": "lost"})).status_code == 400
+    assert (await member_client.get("/api/v1/admin/mail")).status_code == 403

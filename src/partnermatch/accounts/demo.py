@@ -51,6 +51,9 @@ async def ensure_demo_accounts(session: AsyncSession, settings: Settings) -> lis
         if user.email_verified_at is None:
             # Demo addresses cannot receive mail; the demo member must be able to invite and give feedback.
             user.email_verified_at = datetime.now(UTC)
+        if role is UserRole.MEMBER and user.digest_consent_at is None:
+            # The demo member receives the weekly match digest (into var/mail/, like all demo mail).
+            user.digest_consent_at = datetime.now(UTC)
         stored[email] = password
         name = for_company.name if for_company and user.company_id == for_company.id else None
         credentials.append(DemoCredential(role.value, email, password, name))

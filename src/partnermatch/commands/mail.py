@@ -43,14 +43,16 @@ async def _status(settings: Settings, failed: int) -> None:
             ", ".join(f"{status.value} {counts.get(status.value, 0)}" for status in MailStatus),
             highlight=False,
         )
-        for message in await outbox.messages(MailStatus.FAILED.value, limit=failed):
+        failed_messages, _total = await outbox.messages(MailStatus.FAILED.value, limit=failed)
+        for message in failed_messages:
             console.print(
                 f"failed {message.id}  {message.created_at:%Y-%m-%d %H:%M}  {message.kind}  "
                 f"{escape(message.to_address)}  after {message.attempts} attempt(s): "
                 f"{escape(message.last_error or '')}",
                 highlight=False,
             )
-        for message in await outbox.messages(MailStatus.PENDING.value, limit=failed):
+        pending, _total = await outbox.messages(MailStatus.PENDING.value, limit=failed)
+        for message in pending:
             if message.attempts:
                 console.print(
                     f"retrying {message.id}  {message.kind}  {escape(message.to_address)}  next at "

@@ -133,11 +133,24 @@ class OutboxRepository:
         )
         return {str(status): int(count) for status, count in rows.all()}
 
-    async def messages(self, status: str | None = None, limit: int = 50) -> Sequence[OutboxMessage]:
-        query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
+    async def messages(
+        self, status: str | None = None, to: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[Sequence[OutboxMessage], int]:
+        """Newest first, and how many match."""
+        conditions = []
         if status is not None:
-            query = query.where(OutboxMessage.status == status)
-        return (await self.session.scalars(query)).all()
+            conditions.append(OutboxMessage.status == status)
+        if to is not None:
+            conditions.append(OutboxMessage.to_address == to)
+        total = await self.session.scalar(select(func.count()).select_from(OutboxMessage).where(*conditions))
+        rows = await self.session.scalars(
+            select(OutboxMessage)
+            .where(*conditions)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return rows.all(), int(total or 0)
 
     async def erase(self, addresses: Iterable[str]) -> int:
         """Every message to these addresses, sent or not, and their undeliverable marks (erasure)."""
