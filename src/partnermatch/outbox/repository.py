@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from partnermatch.enums import MailStatus
@@ -41,6 +41,14 @@ CLAIMED_COLUMNS = (
 )
 
 
+def _due(now: datetime, stale_before: datetime) -> ColumnElement[bool]:
+    """Waiting and due, or claimed by a sender that never finished (see outbox.service)."""
+    return or_(
+        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_at < stale_before),
+    )
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession | async_scoped_session[AsyncSession]) -> None:
         self.session = session
@@ -48,17 +56,16 @@ class OutboxRepository:
     def add(self, message: OutboxMessage) -> None:
         self.session.add(message)
 
+    async def any_due(self, now: datetime, stale_before: datetime) -> bool:
+        found = await self.session.scalar(select(OutboxMessage.id).where(_due(now, stale_before)).limit(1))
+        return found is not None
+
     async def claim_due(self, now: datetime, stale_before: datetime, limit: int) -> list[Claimed]:
         """Claims up to ``limit`` messages due now, and those whose sender was interrupted (claimed
         before ``stale_before`` and never marked): each counts an attempt, the latter an interruption."""
         due = await self.session.execute(
             select(OutboxMessage.id, OutboxMessage.status)
-            .where(
-                or_(
-                    and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
-                    and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_at < stale_before),
-                )
-            )
+            .where(_due(now, stale_before))
             .order_by(OutboxMessage.next_attempt_at)
             .limit(limit)
         )

@@ -27,6 +27,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from partnermatch import jobs
+from partnermatch.db import reads_only
 from partnermatch.enums import MailKind
 from partnermatch.jobs import Job, JobContext
 from partnermatch.mail import DeliveryFailed, Mail, Mailer, mailer_for
@@ -104,6 +105,12 @@ async def deliver(context: JobContext, *, now: datetime | None = None) -> Delive
     lease = timedelta(seconds=settings.mail_lease_seconds)
     while True:
         moment = now or datetime.now(UTC)
+        # Looked for in a read first: on SQLite a claim takes the one write lock, and every worker's
+        # poll finds nothing due most of the time.
+        with reads_only():
+            async with context.sessions() as session:
+                if not await OutboxRepository(session).any_due(moment, moment - lease):
+                    return done
         async with context.sessions.begin() as session:
             claimed = await OutboxRepository(session).claim_due(moment, moment - lease, BATCH)
         if not claimed:
