@@ -1,5 +1,6 @@
 """`partnermatch bench`: performance measurements of the service (and, through its entry points, of the model)."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -14,6 +15,38 @@ from partnermatch.cli import PluginGroup, console, run
 @click.group(cls=PluginGroup, entry_point_group="partnermatch.bench_commands")
 def bench() -> None:
     """Performance measurements: they print figures, they are not tests."""
+
+
+def load_options(requests: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The load every server benchmark takes: requests, concurrency, seconds, rounds, workers."""
+    options = [
+        click.option(
+            "--requests",
+            type=click.IntRange(min=1),
+            default=requests,
+            show_default=True,
+            help="Per scenario and round",
+        ),
+        click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True),
+        click.option(
+            "--seconds",
+            type=click.FloatRange(min=1),
+            default=15.0,
+            show_default=True,
+            help="Cap per scenario and round",
+        ),
+        click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True),
+        click.option(
+            "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server workers"
+        ),
+    ]
+
+    def apply(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
 
 
 @bench.command("import")
@@ -65,19 +98,7 @@ def bench_import_command(
 
 
 @bench.command("auth")
-@click.option(
-    "--requests", type=click.IntRange(min=1), default=3_000, show_default=True, help="Per scenario and round"
-)
-@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option(
-    "--seconds",
-    type=click.FloatRange(min=1),
-    default=15.0,
-    show_default=True,
-    help="Cap per scenario and round",
-)
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server workers")
+@load_options(requests=3_000)
 @click.option(
     "--postgres-url",
     default=None,
@@ -103,19 +124,7 @@ def bench_auth_command(
 
 
 @bench.command("portal")
-@click.option(
-    "--requests", type=click.IntRange(min=1), default=2_000, show_default=True, help="Per scenario and round"
-)
-@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option(
-    "--seconds",
-    type=click.FloatRange(min=1),
-    default=15.0,
-    show_default=True,
-    help="Cap per scenario and round",
-)
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server workers")
+@load_options(requests=2_000)
 @click.option(
     "--var-dir",
     type=click.Path(file_okay=False, path_type=Path),
