@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from partnermatch.accounts.models import User
@@ -54,6 +55,26 @@ async def _admin(statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+REDIS_URL = os.environ.get("PARTNERMATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> str:
+    """Redis from PARTNERMATCH_TEST_REDIS_URL (default: the local server, database 15). Unreachable, the
+    tests that need it are skipped with the reason, except with CI=true, where they fail."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as error:
+        reason = f"Redis at {REDIS_URL} unreachable: {error!r}"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true requires Redis)", pytrace=False)
+        pytest.skip(reason)
+    finally:
+        await client.aclose()
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -90,21 +90,28 @@ class OwnSQLite:
     probes: list[tuple[str, bool]] = field(default_factory=list)
 
 
+# Where the probe job looks, and what it saw: set by probe_routes (a job takes JSON arguments only).
+_probed: dict[str, Any] = {}
+
+
+@jobs.job("test.probe_lock")
+async def probe_lock(context: jobs.JobContext, *, method: str) -> None:
+    async with context.sessions() as session:
+        await session.execute(select(1))
+        _probed["probes"].append((f"{method} job", write_lock_is_taken(_probed["path"])))
+
+
 def probe_routes(path: Path, probes: list[tuple[str, bool]]) -> list[Any]:
     """A GET and a POST that read in the request's transaction and look at the write lock there and in
     a job after the response."""
+    _probed.update(path=path, probes=probes)
 
     async def look(method: str, db_session: AsyncSession) -> dict[str, bool]:
         await db_session.execute(select(1))
         taken = write_lock_is_taken(path)
         probes.append((f"{method} request", taken))
 
-        async def job(context: jobs.JobContext) -> None:
-            async with context.sessions() as session:
-                await session.execute(select(1))
-                probes.append((f"{method} job", write_lock_is_taken(path)))
-
-        jobs.after_commit(db_session, jobs.Job(("test.probe", method), job))
+        jobs.after_commit(db_session, jobs.Job.of(probe_lock, method=method))
         return {"lock_taken": taken}
 
     @get(PROBE, opt=access(Access.PUBLIC), include_in_schema=False)

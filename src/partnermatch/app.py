@@ -5,11 +5,12 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import saq
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import SQLAlchemyAsyncConfig
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader, State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.logging import LoggingConfig
@@ -35,9 +36,12 @@ from partnermatch.accounts.auth import (
     rate_limit_stores,
 )
 from partnermatch.accounts.controllers import AuthController, ColleagueController
+from partnermatch.accounts.service import clean_up_accounts
 from partnermatch.analytics.controllers import AnalyticsController
 from partnermatch.audit import recorder
 from partnermatch.audit.controllers import AuditController
+from partnermatch.background.controllers import JobController
+from partnermatch.background.service import InlineRunner, SaqRunner, Scheduled, keep_schedule, saq_queue
 from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
 from partnermatch.companies.events import CompanyProfileChanged, CompanyRegistered, CompanyStatusChanged
@@ -48,6 +52,7 @@ from partnermatch.interactions.controllers import FeedbackController, Interactio
 from partnermatch.interactions.events import IntroductionRequested
 from partnermatch.leads.controllers import LeadController
 from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatusChanged
+from partnermatch.leads.service import expire_leads
 from partnermatch.missions.controllers import MissionController, ParticipantController
 from partnermatch.outbox import service as outbox
 from partnermatch.outbox.controllers import OutboxController
@@ -61,6 +66,7 @@ from partnermatch.recommendations.controllers import (
     RecommendationController,
 )
 from partnermatch.recommendations.registry import warm_active_model
+from partnermatch.recommendations.training import retrain_job
 from partnermatch.sectors.controllers import SectorController
 from partnermatch.settings import Settings, get_settings
 
@@ -76,6 +82,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     DatasetImportController,
     AuditController,
     OutboxController,
+    JobController,
     CityController,
     SectorController,
     CompanyController,
@@ -137,19 +144,30 @@ def _safe_methods_read_deferred(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+_background: set[asyncio.Task[None]] = set()
+SAQ_QUEUE = "saq_queue"
+
+
+def runner(state: State, session_maker_key: str) -> jobs.Runner:
+    """Where this app's committed jobs go: Redis when a queue is configured, else this process."""
+    queue: saq.Queue | None = state.get(SAQ_QUEUE)
+    if queue is not None:
+        return SaqRunner(queue, state["settings"])
+    # The session maker is looked up each time (not captured at start): tests swap it for their own.
+    return InlineRunner(jobs.JobContext(state[session_maker_key], state["settings"]), _start_in_background)
+
+
 def _jobs_after_response(session_maker_key: str) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
-    # The session maker is looked up per request (not captured here): tests swap it for their own.
     async def run(request: Request[Any, Any, Any]) -> None:
-        state = request.app.state
+        committed = jobs.committed()
+        if not committed:
+            return
         # Jobs write (a GET's too: the last use of its session or token), so they take the write lock
         # up front even though they run inside the read-only request's context.
         with reads_only(False):
-            await jobs.run_queue(jobs.JobContext(state[session_maker_key], state["settings"]))
+            await runner(request.app.state, session_maker_key).enqueue(committed)
 
     return run
-
-
-_background: set[asyncio.Task[None]] = set()
 
 
 def _start_in_background(work: Coroutine[Any, Any, None]) -> None:
@@ -167,20 +185,52 @@ def _warm_model_after_start(session_maker_key: str) -> Callable[[Litestar], None
     return start
 
 
-def _poll_outbox_after_start(session_maker_key: str) -> Callable[[Litestar], None]:
-    # Retries, and messages whose job after the commit was lost (a worker stopped in between).
+def _run_jobs_after_start(session_maker_key: str) -> Callable[[Litestar], None]:
+    """With a queue, the workers run jobs, the schedule and the outbox's poll; without, this process does."""
+
     def start(app: Litestar) -> None:
         settings: Settings = app.state["settings"]
-        if settings.outbox_poll_seconds > 0:
-            context = jobs.JobContext(app.state[session_maker_key], settings)
-            _start_in_background(outbox.poll(context, settings.outbox_poll_seconds))
+        if settings.queue_url:
+            app.state[SAQ_QUEUE] = saq_queue(settings)
+            return
+        context = jobs.JobContext(app.state[session_maker_key], settings)
+        for work in background_work(context, runner(app.state, session_maker_key)):
+            _start_in_background(work)
 
     return start
 
 
-async def _stop_background() -> None:
+def background_work(context: jobs.JobContext, runner: jobs.Runner) -> list[Coroutine[Any, Any, None]]:
+    """What runs beside the jobs, wherever they run: the schedule, and the outbox's poll (retries, and
+    messages whose job after the commit was lost when a process stopped in between)."""
+    settings = context.settings
+    work = []
+    if settings.schedule_poll_seconds > 0:
+        work.append(keep_schedule(context, runner, schedule(settings), settings.schedule_poll_seconds))
+    if settings.outbox_poll_seconds > 0:
+        work.append(outbox.poll(context, settings.outbox_poll_seconds))
+    return work
+
+
+def schedule(settings: Settings) -> list[Scheduled]:
+    """The scheduled jobs (cron lines in Berlin time, from the settings): the one list of them."""
+    return [
+        Scheduled.of(expire_leads, settings.schedule_lead_expiry),
+        Scheduled.of(clean_up_accounts, settings.schedule_cleanup),
+        Scheduled.of(retrain_job, settings.schedule_retrain),
+    ]
+
+
+def provide_schedule(settings: NamedDependency[Settings]) -> list[Scheduled]:
+    return schedule(settings)
+
+
+async def _stop_background(app: Litestar) -> None:
     for task in list(_background):
         task.cancel()
+    queue: saq.Queue | None = app.state.get(SAQ_QUEUE)
+    if queue is not None:
+        await queue.disconnect()
 
 
 def subscribe_to_events() -> None:
@@ -221,12 +271,13 @@ def create_app(
         stores=stores,
         on_startup=[
             _warm_model_after_start(db_config.session_maker_app_state_key),
-            _poll_outbox_after_start(db_config.session_maker_app_state_key),
+            _run_jobs_after_start(db_config.session_maker_app_state_key),
         ],
         on_shutdown=[*close_stores, _stop_background],
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
+            "schedule": Provide(provide_schedule, sync_to_thread=False),
         },
         middleware=[
             _safe_methods_read_deferred,

@@ -2,6 +2,7 @@
 
 from partnermatch.accounts.models import AccountToken, ApiToken, Invitation, User, UserSession
 from partnermatch.audit.models import AuditEvent
+from partnermatch.background.models import FailedJob, ScheduledRun
 from partnermatch.cities.models import City
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
 from partnermatch.interactions.models import Interaction
@@ -19,6 +20,7 @@ __all__ = [
     "Company",
     "CompanySector",
     "CompanyTargetCity",
+    "FailedJob",
     "Interaction",
     "Invitation",
     "Lead",
@@ -28,6 +30,7 @@ __all__ = [
     "MissionSector",
     "ModelVersion",
     "OutboxMessage",
+    "ScheduledRun",
     "Sector",
     "UndeliverableAddress",
     "User",

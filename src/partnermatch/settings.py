@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from croniter import croniter
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -83,6 +84,56 @@ class Settings(BaseSettings):
         ge=0,
         description="How often each server worker sends what is due in the mail outbox; 0: only after commits.",
     )
+    queue_url: str = Field(
+        default="",
+        description="redis://host:port/db: jobs are queued in Redis (SAQ) and run by `partnermatch worker` "
+        "processes, any number on any hosts. Empty means they run inside the server's process.",
+    )
+    job_max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Runs of a failing job before it is kept as failed."
+    )
+    job_retry_seconds: float = Field(
+        default=10.0, gt=0, description="Wait before a failed job's first retry; doubled at each next one."
+    )
+    job_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between retries."
+    )
+    job_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="A job running longer is stopped and retried (a retraining has its own).",
+    )
+    job_heartbeat_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A queued job's worker reports it alive this often; one silent for three times as long "
+        "(a killed worker) is run again by another worker.",
+    )
+    worker_concurrency: int = Field(default=4, ge=1, le=100, description="Jobs one worker runs at once.")
+    schedule_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often each job runner checks the schedule; 0: scheduled jobs never start by themselves.",
+    )
+    schedule_catch_up_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="A run missed while nothing was running still starts when it is at most this late.",
+    )
+    schedule_lead_expiry: str = Field(
+        default="5 0 * * *",
+        description="Cron line in Berlin time (minute hour day month weekday; empty: never): close leads "
+        "whose deadline has passed.",
+    )
+    schedule_cleanup: str = Field(
+        default="30 3 * * *",
+        description="Cron line (Berlin): delete ended sessions and used or expired tokens.",
+    )
+    schedule_retrain: str = Field(
+        default="0 4 * * 0",
+        description="Cron line (Berlin): retrain the ranking model on the database; activated only if not "
+        "worse than the active one (retrain_margin).",
+    )
     invitations_per_company_per_day: int = Field(
         default=20, ge=1, description="Invitations a company may send within 24 hours."
     )
@@ -93,6 +144,19 @@ class Settings(BaseSettings):
     )
     session_idle_minutes: int = Field(
         default=120, ge=1, description="A session unused for longer ends (its lifetime cap still holds)."
+    )
+    # Housekeeping (accounts.service.clean_up_accounts). An ended login or a used or expired link is
+    # worthless at once; the grace keeps it a while for support questions ("my link did not work")
+    # and so that a worker's clock running behind never deletes a row another still accepts.
+    cleanup_grace_days: int = Field(
+        default=7,
+        ge=1,
+        description="Days after which ended login sessions and used or expired email links are deleted.",
+    )
+    # Sent messages have no body any more, only who was sent what and when: kept for support, then
+    # dropped (data minimisation). Failed ones stay for staff to look into.
+    outbox_retention_days: int = Field(
+        default=90, ge=1, description="Sent outbox messages are deleted this many days after they were sent."
     )
     redis_url: str = Field(
         default="",
@@ -110,6 +174,23 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             msg = "must start with redis://, rediss:// or unix:// (or be empty)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            msg = "must start with redis://, rediss:// or unix:// (or be empty)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("schedule_lead_expiry", "schedule_cleanup", "schedule_retrain")
+    @classmethod
+    def _cron_line(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if value and (len(value.split()) != 5 or not croniter.is_valid(value)):
+            msg = "must be a cron line of five fields (minute hour day month weekday), or empty"
             raise ValueError(msg)
         return value
 
@@ -140,6 +221,15 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Leads stored per approved company by the batch after training (served without scoring).",
+    )
+    retrain_margin: float = Field(
+        default=0.01,
+        ge=-1,
+        le=1,
+        description="Scheduled retraining activates its new model only if the model's holdout NDCG@10 "
+        "(holdout_ndcg10_final: the served score's top-10 order per held-out company) is at least the active "
+        "version's recorded one minus this margin, in absolute NDCG points (0 to 1); else it is registered "
+        "inactive. Negative: the new model must be better by that much.",
     )
 
     @field_validator("database_url")

@@ -21,6 +21,7 @@ from partnermatch.accounts.service import (
     principal_for_token,
 )
 from partnermatch.accounts.throttle import LoginThrottle
+from partnermatch.background.service import InlineRunner
 from partnermatch.enums import UserRole
 from partnermatch.settings import Settings
 from tests.accounts.test_auth import PASSWORD, login, member_with_password
@@ -36,7 +37,7 @@ async def end_request(
     queue that it opened before the request (`jobs.open_queue`, which only has to precede the commit)."""
     jobs.open_queue()
     await db_session.commit()
-    await jobs.run_queue(jobs.JobContext(session_maker, settings))
+    await InlineRunner(jobs.JobContext(session_maker, settings), None).enqueue(jobs.committed())
 
 
 async def start_session(db_session: AsyncSession, settings: Settings) -> tuple[str, UUID]:
@@ -107,7 +108,7 @@ async def test_a_rolled_back_request_does_not_record_a_use(
     assert await principal_for_session(db_session, secret, now=later, idle_timeout=IDLE) is not None
     jobs.open_queue()
     await db_session.rollback()  # what the app does for an answer other than 2xx
-    assert await jobs.run_queue(jobs.JobContext(session_maker, settings)) == 0
+    assert jobs.committed() == []
     assert await last_use(db_session, secret) == start
 
 
@@ -125,7 +126,7 @@ async def test_an_older_use_written_late_does_not_move_the_last_use_back(
     assert await principal_for_session(db_session, secret, now=second, idle_timeout=IDLE) is not None
     await end_request(db_session, session_maker, settings)
     assert await last_use(db_session, secret) == second
-    await late.run(jobs.JobContext(session_maker, settings))
+    await jobs.call(jobs.JobContext(session_maker, settings), late)
     assert await last_use(db_session, secret) == second
 
 

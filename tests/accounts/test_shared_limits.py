@@ -1,15 +1,13 @@
 """Login limits across workers (Redis) and behind reverse proxies (trusted X-Forwarded-For).
 
 Two app instances stand for two granian workers: with PARTNERMATCH_REDIS_URL they count together.
-Redis comes from PARTNERMATCH_TEST_REDIS_URL (default: the local server, database 15). Unreachable,
-the Redis tests are skipped with the reason, except with CI=true, where they fail."""
+Redis comes from the `redis_url` fixture (tests/conftest.py)."""
 
 import asyncio
 import ipaddress
-import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -25,27 +23,9 @@ from partnermatch.app import create_app
 from partnermatch.db import alchemy_config
 from partnermatch.settings import Settings
 from tests.accounts.test_auth import PASSWORD, member_with_password
-from tests.conftest import IN_CI
-
-REDIS_URL = os.environ.get("PARTNERMATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 MakeApp = Callable[..., Litestar]
 Worker = Callable[[Litestar, str], httpx.AsyncClient]
-
-
-@pytest.fixture(scope="session")
-async def redis_url() -> str:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception as error:
-        reason = f"Redis at {REDIS_URL} unreachable: {error!r}"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true requires Redis)", pytrace=False)
-        pytest.skip(reason)
-    finally:
-        await client.aclose()
-    return REDIS_URL
 
 
 @pytest.fixture
@@ -67,9 +47,7 @@ async def make_app(
     yield make
     for app in apps:
         for hook in app.on_shutdown:  # what the lifespan would do: close the Redis clients
-            result = hook()  # type: ignore[call-arg]
-            if isinstance(result, Awaitable):
-                await result
+            await app._call_lifespan_hook(hook)
 
 
 @pytest.fixture

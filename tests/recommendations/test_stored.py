@@ -295,11 +295,11 @@ async def test_a_change_commits_and_answers_even_when_its_recomputation_fails(
     await store(db_session, active_model, 10)
     assert await stored_rows(db_session, company_id=company_id)
 
-    async def broken(context: JobContext, company_id: UUID) -> None:
+    async def broken(prepared: batch.Prepared, version: ModelVersion, top: int) -> list[Any]:
         raise RuntimeError("scoring failed")
 
-    monkeypatch.setattr(refresh, "recompute_company", broken)
-    with caplog.at_level(logging.ERROR, logger="partnermatch.jobs"):
+    monkeypatch.setattr(refresh, "rank_prepared", broken)
+    with caplog.at_level(logging.WARNING, logger="partnermatch.background"):
         changed = await client.patch(
             f"/api/v1/companies/{company_id}", json={"description": "Wind turbine blades and their repair."}
         )

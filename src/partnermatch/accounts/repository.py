@@ -4,8 +4,8 @@ from datetime import datetime
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, Row, bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from partnermatch.accounts.models import AccountToken, ApiToken, Invitation, User, UserSession
 from partnermatch.db import contains_text
@@ -165,6 +165,17 @@ class SessionRepository(SQLAlchemyAsyncRepository[UserSession]):
     async def end_all(self, user_id: UUID) -> None:
         await self.session.execute(delete(UserSession).where(UserSession.user_id == user_id))
 
+    async def delete_ended(self, ended_before: datetime, idle_before: datetime, limit: int) -> int:
+        """Deletes up to ``limit`` sessions, of any user, that ended before ``ended_before``: past their
+        lifetime then, or last used before ``idle_before`` (``ended_before`` minus the idle timeout, see
+        live_session); how many. Signing out deletes a session at once."""
+        batch = (
+            select(UserSession.id)
+            .where((UserSession.expires_at < ended_before) | (UserSession.updated_at < idle_before))
+            .limit(limit)
+        )
+        return await _delete_batch(self.session, UserSession, batch)
+
 
 class ApiTokenRepository(SQLAlchemyAsyncRepository[ApiToken]):
     model_type = ApiToken
@@ -189,6 +200,29 @@ class AccountTokenRepository(SQLAlchemyAsyncRepository[AccountToken]):
             )
         )
         return token
+
+    async def delete_spent(self, before: datetime, limit: int) -> int:
+        """Deletes up to ``limit`` tokens used or expired before ``before``; how many."""
+        batch = (
+            select(AccountToken.id)
+            .where((AccountToken.used_at < before) | (AccountToken.expires_at < before))
+            .limit(limit)
+        )
+        return await _delete_batch(self.session, AccountToken, batch)
+
+
+async def _delete_batch(
+    session: AsyncSession | async_scoped_session[AsyncSession],
+    model: type[UserSession | AccountToken],
+    batch: Select[tuple[UUID]],
+) -> int:
+    """Deletes the rows whose ids ``batch`` selects; how many (Core: nothing of them is loaded)."""
+    result = await session.execute(
+        delete(model)
+        .where(model.id.in_(batch.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def invitation_status(status: InvitationStatus, now: datetime) -> ColumnElement[bool]:

@@ -1,8 +1,7 @@
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from uuid import UUID
 
 import msgspec
@@ -41,6 +40,7 @@ from partnermatch.errors import (
     Unauthenticated,
 )
 from partnermatch.jobs import Job, JobContext
+from partnermatch.outbox.repository import OutboxRepository
 from partnermatch.outbox.service import Outbox
 from partnermatch.settings import Settings
 
@@ -87,9 +87,7 @@ async def principal_for_session(
         return None
     session_id, last_used, user_id, role, company_id, verified_at = row
     if now - last_used >= SESSION_TOUCH_RESOLUTION:
-        jobs.after_commit(
-            db, Job(("accounts.session_used", str(session_id)), partial(record_session_use, session_id, now))
-        )
+        jobs.after_commit(db, Job.of(record_session_use, session_id=session_id, now=now))
     return Principal(
         user_id=user_id,
         role=UserRole(role),
@@ -105,9 +103,7 @@ async def principal_for_token(db: AsyncSession, secret: str, *, now: datetime) -
         return None
     token_id, last_used, user_id, role, company_id, verified_at, scopes = row
     if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
-        jobs.after_commit(
-            db, Job(("accounts.token_used", str(token_id)), partial(record_token_use, token_id, now))
-        )
+        jobs.after_commit(db, Job.of(record_token_use, token_id=token_id, now=now))
     return Principal(
         user_id=user_id,
         role=UserRole(role),
@@ -118,16 +114,64 @@ async def principal_for_token(db: AsyncSession, secret: str, *, now: datetime) -
     )
 
 
-async def record_session_use(session_id: UUID, now: datetime, context: JobContext) -> None:
+@jobs.job("accounts.session_used")
+async def record_session_use(context: JobContext, *, session_id: UUID, now: datetime) -> None:
     """Job: the session was used at `now` (its idle timeout counts from there)."""
     async with context.sessions.begin() as db:
         await touch_session(db, session_id, now)
 
 
-async def record_token_use(token_id: UUID, now: datetime, context: JobContext) -> None:
+@jobs.job("accounts.token_used")
+async def record_token_use(context: JobContext, *, token_id: UUID, now: datetime) -> None:
     """Job: the API token was used at `now`."""
     async with context.sessions.begin() as db:
         await touch_token(db, token_id, now)
+
+
+# Rows deleted per transaction by clean_up_accounts: on SQLite a transaction holds the one write lock.
+CLEANUP_BATCH = 1000
+
+
+@jobs.job("accounts.clean_up", exclusive=True)
+async def clean_up_accounts(context: JobContext, *, now: datetime) -> dict[str, int]:
+    """Scheduled job: deletes rows nobody can use any more; how many of each kind.
+
+    - ``sessions``: logins that ended (past their lifetime, or idle: see ``live_session``) more than
+      PARTNERMATCH_CLEANUP_GRACE_DAYS before ``now``; signing out deletes a login at once;
+    - ``account_tokens``: email links (address verification, password reset) used or expired as long ago;
+    - ``outbox_messages``: mail sent more than PARTNERMATCH_OUTBOX_RETENTION_DAYS ago; failed mail stays.
+
+    None of these is audited or referenced by another row. Invitations stay: an erasure finds the
+    audit events about an invitation, which hold the invited address, through the invitation's row,
+    and members see their company's past invitations. API tokens stay: audit events name the token a
+    change was made with."""
+    settings = context.settings
+    ended_before = now - timedelta(days=settings.cleanup_grace_days)
+    idle_before = ended_before - timedelta(minutes=settings.session_idle_minutes)
+    sent_before = now - timedelta(days=settings.outbox_retention_days)
+    return {
+        "sessions": await _delete_in_batches(
+            context,
+            lambda db: SessionRepository(session=db).delete_ended(ended_before, idle_before, CLEANUP_BATCH),
+        ),
+        "account_tokens": await _delete_in_batches(
+            context, lambda db: AccountTokenRepository(session=db).delete_spent(ended_before, CLEANUP_BATCH)
+        ),
+        "outbox_messages": await _delete_in_batches(
+            context, lambda db: OutboxRepository(db).delete_sent(sent_before, CLEANUP_BATCH)
+        ),
+    }
+
+
+async def _delete_in_batches(context: JobContext, delete: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Runs ``delete`` (of at most CLEANUP_BATCH rows) in a transaction each time until it finds fewer."""
+    total = 0
+    while True:
+        async with context.sessions.begin() as db:
+            deleted = await delete(db)
+        total += deleted
+        if deleted < CLEANUP_BATCH:
+            return total
 
 
 def _check_password(field: str, password: str) -> None:

@@ -3,7 +3,8 @@
 The authentication middleware names the actor for the request (a context variable); the hook
 then writes the before/after of every changed column into audit_events in the same transaction,
 so a change and its record are committed or rolled back together. Without an actor (CLI import,
-migrations, anonymous registration) nothing is recorded."""
+migrations, anonymous registration) nothing is recorded. A scheduled job that changes what staff
+review (closing leads whose deadline passed) acts as the system: :func:`system_actor`."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,15 @@ class Actor:
 
 
 current_actor: ContextVar[Actor | None] = ContextVar("partnermatch_audit_actor", default=None)
+
+# The actor of changes no person made. No account has this id (accounts have UUIDv7 ids), and it is
+# not privacy.service.ANONYMOUS (0), which stands in for erased people.
+SYSTEM_USER_ID = UUID(int=1)
+
+
+def system_actor(job: str) -> Actor:
+    """The system, acting in the scheduled job ``job``: the record's request names the job."""
+    return Actor(SYSTEM_USER_ID, None, f"job {job}")
 
 
 @contextmanager

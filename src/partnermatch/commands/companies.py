@@ -7,18 +7,20 @@ from uuid import UUID
 
 import click
 from rich.markup import escape
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from partnermatch import jobs
 from partnermatch.accounts.service import AccountService
 from partnermatch.app import subscribe_to_events
 from partnermatch.audit.recorder import Actor, acting_as, install
+from partnermatch.background.service import command_runner
 from partnermatch.cli import console, run
+from partnermatch.commands.jobs import job_context
 from partnermatch.companies.repository import CompanyFilters
 from partnermatch.companies.schemas import StatusChange
 from partnermatch.companies.service import CompanyService
-from partnermatch.db import create_engine, session_scope
+from partnermatch.db import session_scope
 from partnermatch.enums import CompanyStatus
+from partnermatch.recommendations.refresh import COMPANY_JOB
 from partnermatch.settings import Settings, get_settings
 
 LISTED = 200
@@ -63,25 +65,21 @@ def list_command(status: str) -> None:
 
 async def _set_status(
     settings: Settings, company_id: UUID, staff_email: str, change: StatusChange
-) -> tuple[str, int]:
-    """The company's name, and how many of the jobs its change started ran without error."""
+) -> tuple[str, list[str]]:
+    """The company's name, and the names of the jobs its change started (run here, or queued)."""
     install()
     subscribe_to_events()
-    jobs.open_queue()
-    async with session_scope(settings) as session:
-        staff = await AccountService(session, settings=settings).staff_principal(staff_email)
-        with acting_as(Actor(staff.user_id, None, f"partnermatch companies {change.status.value}")):
-            company = await CompanyService(session=session).set_status(company_id, change, staff)
-            await session.flush()
-        name = company.name
-    engine = create_engine(settings, pooled=False)
-    try:
-        done = await jobs.run_queue(
-            jobs.JobContext(async_sessionmaker(engine, expire_on_commit=False), settings)
-        )
-    finally:
-        await engine.dispose()
-    return name, done
+    async with job_context(settings) as context:
+        with jobs.collecting() as started:
+            async with context.sessions.begin() as session:
+                staff = await AccountService(session, settings=settings).staff_principal(staff_email)
+                with acting_as(Actor(staff.user_id, None, f"partnermatch companies {change.status.value}")):
+                    company = await CompanyService(session=session).set_status(company_id, change, staff)
+                    await session.flush()
+                name = company.name
+        async with command_runner(context) as runner:
+            await runner.enqueue(started)
+    return name, [job.name for job in started]
 
 
 staff_option = click.option(
@@ -98,11 +96,11 @@ staff_option = click.option(
 def approve_command(company_id: UUID, staff_email: str) -> None:
     """Approve a company: its members get recommendations, computed now."""
     change = StatusChange(status=CompanyStatus.APPROVED)
-    name, done = run(_set_status(get_settings(), company_id, staff_email, change))
-    if done:
-        console.print(
-            f"approved {escape(name)}: its recommendations are ready in the portal", highlight=False
-        )
+    settings = get_settings()
+    name, started = run(_set_status(settings, company_id, staff_email, change))
+    if COMPANY_JOB in started:
+        where = "queued for the workers" if settings.queue_url else "ready in the portal"
+        console.print(f"approved {escape(name)}: its recommendations are {where}", highlight=False)
     else:
         console.print(
             f"approved {escape(name)}: no ranking model is active yet, its recommendations come with the "
@@ -118,7 +116,7 @@ def approve_command(company_id: UUID, staff_email: str) -> None:
 def reject_command(company_id: UUID, staff_email: str, reason: str) -> None:
     """Reject a registration (or archive an approved company), with the reason its members are told."""
     change = StatusChange(status=CompanyStatus.ARCHIVED, reason=reason)
-    name, _done = run(_set_status(get_settings(), company_id, staff_email, change))
+    name, _started = run(_set_status(get_settings(), company_id, staff_email, change))
     console.print(
         f"archived {escape(name)}; the members of a registration still pending are mailed the reason",
         highlight=False,

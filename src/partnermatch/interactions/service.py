@@ -4,7 +4,7 @@ from uuid import UUID
 
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
-from partnermatch import events
+from partnermatch import events, jobs
 from partnermatch.access import Principal
 from partnermatch.clock import parse_instant
 from partnermatch.companies.service import CompanyService
@@ -100,11 +100,13 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
         return len(fresh)
 
 
+@jobs.job("interactions.record_seen")
 async def record_seen_later(
     context: JobContext,
+    *,
     company_id: UUID,
     kind: InteractionKind,
-    seen: Sequence[tuple[UUID, int | None]],
+    seen: list[tuple[UUID, int | None]],
     at: datetime,
 ) -> None:
     """Job: what a page showed, recorded after the page went out (a page is a read and writes nothing).

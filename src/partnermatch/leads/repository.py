@@ -1,9 +1,10 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from partnermatch.db import contains_text
 from partnermatch.enums import LeadStatus
@@ -76,3 +77,26 @@ class LeadRepository(SQLAlchemyAsyncRepository[Lead]):
 
     async def by_external_id(self, external_id: str) -> Lead | None:
         return await self.get_one_or_none(external_id=external_id)
+
+    async def any_expired(self, today: date) -> bool:
+        """Whether an open lead's deadline lies before ``today`` (a Berlin date)."""
+        found = await self.session.scalar(select(Lead.id).where(_expired(today)).limit(1))
+        return found is not None
+
+    async def expired_ids(self, today: date, limit: int) -> list[UUID]:
+        """Up to ``limit`` open leads whose deadline lies before ``today``, oldest deadline first. On
+        PostgreSQL they are locked, and leads another transaction holds are skipped (the next run takes
+        them); SQLite has no row locks, its transaction holds the database."""
+        rows = await self.session.scalars(
+            select(Lead.id)
+            .where(_expired(today))
+            .order_by(Lead.deadline, Lead.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(rows.all())
+
+
+def _expired(today: date) -> ColumnElement[bool]:
+    # A deadline on day D holds through the end of D in Berlin (leads.service.deadline_passed).
+    return and_(Lead.status == LeadStatus.OPEN.value, Lead.deadline < today)

@@ -7,17 +7,24 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
-from partnermatch import events
+from partnermatch import events, jobs
+from partnermatch.audit.recorder import acting_as, system_actor
 from partnermatch.cities.service import CityService
 from partnermatch.clock import check_plausible, end_of_day, local_date, parse_instant
+from partnermatch.db import reads_only
 from partnermatch.enums import LeadStatus
 from partnermatch.errors import Conflict, InvalidInput, NotFound
+from partnermatch.jobs import JobContext
 from partnermatch.leads.events import LeadCreated, LeadProfileChanged, LeadStatusChanged
 from partnermatch.leads.models import Lead, LeadSector
 from partnermatch.leads.repository import LeadFilters, LeadRepository
 from partnermatch.leads.schemas import LeadCreate, LeadUpdate
 from partnermatch.reference import check_languages
 from partnermatch.sectors.service import SectorService, replace_sector_links, sector_links
+
+# Leads closed per transaction by expire_leads: on SQLite a transaction holds the one write lock.
+EXPIRY_BATCH = 200
+EXPIRY_JOB = "leads.expire"
 
 
 def deadline_passed(lead: Lead, now: datetime) -> bool:
@@ -138,3 +145,31 @@ class LeadService(SQLAlchemyAsyncRepositoryService[Lead, LeadRepository]):
             await SectorService(session=self.repository.session).validate_codes("sectors", sectors)
         if languages is not None:
             check_languages(languages)
+
+
+@jobs.job(EXPIRY_JOB, exclusive=True)
+async def expire_leads(context: JobContext, *, now: datetime) -> int:
+    """Scheduled job: closes every open lead whose deadline has passed at ``now``; how many it closed.
+
+    A deadline on day D holds through the end of D in Berlin (:func:`deadline_passed`), so a lead
+    closes at the first run after that midnight. Each lead is closed by :meth:`LeadService.set_status`,
+    as staff close one: ``LeadStatusChanged`` is published (its stored recommendations go) and the
+    audit log records the change, by the system (``audit.recorder.system_actor``). Closed leads no
+    longer match, so a second run closes nothing."""
+    today = local_date(now)
+    # Looked for in a read first: most runs find nothing, and a read takes no SQLite write lock.
+    with reads_only():
+        async with context.sessions() as session:
+            if not await LeadRepository(session=session).any_expired(today):
+                return 0
+    closed = 0
+    with acting_as(system_actor(EXPIRY_JOB)):
+        while True:
+            async with context.sessions.begin() as session:
+                ids = await LeadRepository(session=session).expired_ids(today, EXPIRY_BATCH)
+                leads = LeadService(session=session)
+                for lead_id in ids:
+                    await leads.set_status(lead_id, LeadStatus.CLOSED)
+            closed += len(ids)
+            if len(ids) < EXPIRY_BATCH:
+                return closed

@@ -14,7 +14,8 @@ class OutboxMessage(UUIDv7Base):
     """A message written in the transaction of the change that causes it, sent after the commit.
 
     Its body is kept only until it is sent (it may hold a one-time link); what was sent to whom, when,
-    and how it went stays, until the person is erased."""
+    and how it went stays until the person is erased, and a sent message no longer than
+    PARTNERMATCH_OUTBOX_RETENTION_DAYS (accounts.service.clean_up_accounts)."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = (

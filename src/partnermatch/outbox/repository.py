@@ -159,6 +159,21 @@ class OutboxRepository:
         )
         return rows.all(), int(total or 0)
 
+    async def delete_sent(self, sent_before: datetime, limit: int) -> int:
+        """Deletes up to ``limit`` messages sent before ``sent_before`` (their bodies went when they were
+        sent); how many. Pending, sending and failed messages stay."""
+        batch = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == SENT, OutboxMessage.sent_at < sent_before)
+            .limit(limit)
+        )
+        result = await self.session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.id.in_(batch.scalar_subquery()))
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def erase(self, addresses: Iterable[str]) -> int:
         """Every message to these addresses, sent or not, and their undeliverable marks (erasure)."""
         wanted = list(addresses)

@@ -164,12 +164,13 @@ async def _deliver_one(
             done.retried += 1
 
 
-async def deliver_job(context: JobContext) -> None:
+@jobs.job("mail.deliver")
+async def deliver_job(context: JobContext) -> Delivery:
     """Job: what is due now, after the commit that added a message."""
-    await deliver(context)
+    return await deliver(context)
 
 
-DELIVER = Job(("mail.outbox", "deliver"), deliver_job)
+DELIVER = Job.of(deliver_job)
 
 
 async def poll(context: JobContext, interval: float) -> None:

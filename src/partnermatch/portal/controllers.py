@@ -14,7 +14,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 from uuid import UUID
@@ -1094,10 +1093,7 @@ def log_seen(
     at = datetime.now(UTC)
     jobs.after_commit(
         session,
-        Job(
-            (f"portal.{kind.value}", f"{company_id}:{at.isoformat()}"),
-            partial(record_seen_later, company_id=company_id, kind=kind, seen=list(seen), at=at),
-        ),
+        Job.of(record_seen_later, company_id=company_id, kind=kind, seen=list(seen), at=at),
     )
 
 

@@ -229,9 +229,20 @@ async def store(
     for ``version``, replacing that version's rows of those companies. Does not commit."""
     prepared = await prepare(session, version, company_ids)
     rows = await rank_prepared(prepared, version, top)
+    return await write(session, version, company_ids, rows, prepared.timings)
+
+
+async def write(
+    session: Session,
+    version: ModelVersion,
+    company_ids: Sequence[UUID] | None,
+    rows: Sequence[dict[str, Any]],
+    timings: Timings,
+) -> Timings:
+    """Store the rows that :func:`rank_prepared` computed, replacing ``version``'s rows of ``company_ids``
+    (or all); ``timings`` (the prepared batch's) gets the write. Does not commit."""
     started = time.perf_counter()
     await StoredRecommendationRepository(session=session).replace(version.id, company_ids, rows)
-    timings = prepared.timings
     timings.write = time.perf_counter() - started
     timings.rows = len(rows)
     return timings

@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from uuid import UUID
 
 import numpy as np
@@ -89,9 +88,7 @@ async def refresh_company(session: Session, company_id: UUID, *, approved: bool)
     await session.flush()
     await StoredRecommendationRepository(session=session).forget_company(company_id)
     if approved and await active_version(session) is not None:
-        jobs.after_commit(
-            session, Job((COMPANY_JOB, str(company_id)), partial(recompute_company, company_id=company_id))
-        )
+        jobs.after_commit(session, Job.of(recompute_company, company_id=company_id))
 
 
 async def refresh_lead(session: Session, lead_id: UUID) -> None:
@@ -100,10 +97,11 @@ async def refresh_lead(session: Session, lead_id: UUID) -> None:
     await session.flush()
     await StoredRecommendationRepository(session=session).forget_lead(lead_id)
     if await active_version(session) is not None:
-        jobs.after_commit(session, Job((LEAD_JOB, str(lead_id)), partial(merge_lead, lead_id=lead_id)))
+        jobs.after_commit(session, Job.of(merge_lead, lead_id=lead_id))
 
 
-async def recompute_company(context: JobContext, company_id: UUID) -> None:
+@jobs.job(COMPANY_JOB)
+async def recompute_company(context: JobContext, *, company_id: UUID) -> None:
     """Job: an approved company's list for the active version, from its current profile (its history stays
     what the model knows)."""
     top = context.settings.stored_recommendations
@@ -123,7 +121,8 @@ async def recompute_company(context: JobContext, company_id: UUID) -> None:
         await stored.replace(version.id, [company_id], rows)
 
 
-async def merge_lead(context: JobContext, lead_id: UUID) -> None:
+@jobs.job(LEAD_JOB)
+async def merge_lead(context: JobContext, *, lead_id: UUID) -> None:
     """Job: score a recommendable lead against every approved company with a stored list and merge it into
     each list where it makes the top ``PARTNERMATCH_STORED_RECOMMENDATIONS``. A company without rows is
     scored on demand, which sees this lead anyway."""
