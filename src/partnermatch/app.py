@@ -47,6 +47,8 @@ from partnermatch.companies.controllers import CompanyController
 from partnermatch.companies.events import CompanyProfileChanged, CompanyRegistered, CompanyStatusChanged
 from partnermatch.datasets.controllers import DatasetImportController
 from partnermatch.db import alchemy_config, reads_only
+from partnermatch.digests import controllers as digest_links
+from partnermatch.digests.service import send_digests
 from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, reject_nul_characters
 from partnermatch.interactions.controllers import FeedbackController, InteractionController
 from partnermatch.interactions.events import IntroductionRequested
@@ -215,6 +217,7 @@ def background_work(context: jobs.JobContext, runner: jobs.Runner) -> list[Corou
 def schedule(settings: Settings) -> list[Scheduled]:
     """The scheduled jobs (cron lines in Berlin time, from the settings): the one list of them."""
     return [
+        Scheduled.of(send_digests, settings.schedule_digest),
         Scheduled.of(expire_leads, settings.schedule_lead_expiry),
         Scheduled.of(clean_up_accounts, settings.schedule_cleanup),
         Scheduled.of(retrain_job, settings.schedule_retrain),
@@ -258,6 +261,7 @@ def create_app(
             health,
             *ROUTE_HANDLERS,
             *portal.ROUTE_HANDLERS,
+            *digest_links.ROUTE_HANDLERS,
             create_static_files_router(
                 "/static",
                 directories=[STATIC],

@@ -92,6 +92,13 @@ class Language(StrEnum):
     EN = "en"
 
 
+class InteractionSource(StrEnum):
+    """Where a logged interaction came from, where it matters to learning: the digest's impressions and
+    clicks are shown by another channel than the portal's list. None: the portal or the API."""
+
+    DIGEST = "digest"
+
+
 class DigestFrequency(StrEnum):
     """How often a member wants the match digest by email."""
 

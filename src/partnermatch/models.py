@@ -5,6 +5,7 @@ from partnermatch.audit.models import AuditEvent
 from partnermatch.background.models import FailedJob, ScheduledRun
 from partnermatch.cities.models import City
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
+from partnermatch.digests.models import SentDigest
 from partnermatch.interactions.models import Interaction
 from partnermatch.leads.models import Lead, LeadSector
 from partnermatch.missions.models import Mission, MissionParticipant, MissionSector
@@ -32,6 +33,7 @@ __all__ = [
     "OutboxMessage",
     "ScheduledRun",
     "Sector",
+    "SentDigest",
     "UndeliverableAddress",
     "User",
     "UserSession",

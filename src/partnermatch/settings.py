@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         default="30 3 * * *",
         description="Cron line (Berlin): delete ended sessions and used or expired tokens.",
     )
+    schedule_digest: str = Field(
+        default="0 7 * * 1",
+        description="Cron line (Berlin): the match digest run; each member gets theirs at their frequency.",
+    )
     schedule_retrain: str = Field(
         default="0 4 * * 0",
         description="Cron line (Berlin): retrain the ranking model on the database; activated only if not "
@@ -185,7 +189,7 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
-    @field_validator("schedule_lead_expiry", "schedule_cleanup", "schedule_retrain")
+    @field_validator("schedule_digest", "schedule_lead_expiry", "schedule_cleanup", "schedule_retrain")
     @classmethod
     def _cron_line(cls, value: str) -> str:
         value = " ".join(value.split())
@@ -230,6 +234,24 @@ class Settings(BaseSettings):
         "(holdout_ndcg10_final: the served score's top-10 order per held-out company) is at least the active "
         "version's recorded one minus this margin, in absolute NDCG points (0 to 1); else it is registered "
         "inactive. Negative: the new model must be better by that much.",
+    )
+    digest_leads: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="New recommended leads at most in a company's match digest, best first.",
+    )
+    digest_repeat_weeks: int = Field(
+        default=8,
+        ge=0,
+        description="A lead in a company's digest is not put into its digests again for this many weeks "
+        "(Berlin days; 0: leads may repeat in every digest).",
+    )
+    digest_missions: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Upcoming trade missions fitting the company at most in its digest, soonest first.",
     )
 
     @field_validator("database_url")

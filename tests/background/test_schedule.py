@@ -120,7 +120,7 @@ async def test_a_failing_run_keeps_its_error_on_the_run_and_as_a_failed_job(
 
 def test_an_empty_line_turns_a_job_off_and_a_bad_one_is_refused(settings: Settings) -> None:
     names = {entry.name for entry in schedule(settings)}
-    assert names == {"leads.expire", "accounts.clean_up", "recommendations.retrain"}
+    assert names == {"digests.send", "leads.expire", "accounts.clean_up", "recommendations.retrain"}
     assert all(name in jobs.declared_names() for name in names)
     with pytest.raises(ValueError, match="five fields"):
         Settings(schedule_retrain="every sunday")

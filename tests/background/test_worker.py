@@ -41,6 +41,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "SCHEDULE_POLL_SECONDS": "0.5",
         "SCHEDULE_CLEANUP": "* * * * *",  # due at once, and again every minute
         "SCHEDULE_LEAD_EXPIRY": "",
+        "SCHEDULE_DIGEST": "",
         "SCHEDULE_RETRAIN": "",
         "JOB_HEARTBEAT_SECONDS": "1",
         "LOG_LEVEL": "INFO",
@@ -118,8 +119,13 @@ def test_two_workers_run_each_job_once_and_each_scheduled_run_once(tmp_path: Pat
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
-        codes = [worker.wait(timeout=30) for worker in workers]
-        smtp.stop()
+        try:
+            codes = [worker.wait(timeout=30) for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()  # a worker that did not stop must not outlive the test
+            smtp.stop()
     output = "\n".join(log.read_text() for log in logs)
     assert codes == [0, 0], output[-3000:]
     assert states == [("complete", 1)] * DELIVERIES, output[-3000:]

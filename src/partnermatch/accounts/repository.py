@@ -104,6 +104,17 @@ async def touch_token(session: AsyncSession, token_id: UUID, now: datetime) -> N
     await (await session.connection()).execute(_TOUCH_TOKEN, {"row_id": token_id, "now": now})
 
 
+@dataclass(frozen=True)
+class DigestReader:
+    user_id: UUID
+    company_id: UUID
+    email: str
+    language: str | None
+    frequency: str
+    verified: bool
+    consented: bool
+
+
 class UserRepository(SQLAlchemyAsyncRepository[User]):
     model_type = User
 
@@ -145,6 +156,29 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
             select(User.id, User.email).where(User.company_id == company_id, User.is_active.is_(True))
         )
         return [(user_id, email) for user_id, email in rows.all()]
+
+    async def digest_readers(self, company_ids: Sequence[UUID]) -> list[DigestReader]:
+        """The active members of these companies, with what decides whether they get the digest."""
+        rows = await self.session.execute(
+            select(
+                User.id,
+                User.company_id,
+                User.email,
+                User.language,
+                User.digest_frequency,
+                User.email_verified_at.is_not(None),
+                User.digest_consent_at.is_not(None),
+            )
+            .where(
+                User.company_id.in_(company_ids), User.is_active.is_(True), User.role == UserRole.MEMBER.value
+            )
+            .order_by(User.company_id, User.id)
+        )
+        return [
+            DigestReader(user_id, company, email, language, frequency, verified, consented)
+            for user_id, company, email, language, frequency, verified, consented in rows.tuples().all()
+            if company is not None  # members always have one (a CHECK constraint)
+        ]
 
 
 class SessionRepository(SQLAlchemyAsyncRepository[UserSession]):

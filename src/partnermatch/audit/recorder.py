@@ -52,10 +52,20 @@ def acting_as(actor: Actor) -> Iterator[None]:
         current_actor.reset(token)
 
 
-# Bookkeeping of authentication itself, and mail (its own record of what was sent; bodies may hold
-# one-time links), not changes to data anyone reviews.
+# Bookkeeping of authentication itself, mail (its own record of what was sent; bodies may hold
+# one-time links) and background work (its own record of runs and failures), not changes to data
+# anyone reviews.
 NOT_AUDITED = frozenset(
-    {"audit_events", "user_sessions", "account_tokens", "outbox_messages", "undeliverable_addresses"}
+    {
+        "audit_events",
+        "user_sessions",
+        "account_tokens",
+        "outbox_messages",
+        "undeliverable_addresses",
+        "failed_jobs",
+        "scheduled_runs",
+        "sent_digests",
+    }
 )
 IGNORED_COLUMNS = frozenset({"created_at", "updated_at", "sa_orm_sentinel", "last_used_at"})
 SECRET_COLUMNS = frozenset({"password_hash", "token_hash"})

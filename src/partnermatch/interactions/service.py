@@ -9,7 +9,7 @@ from partnermatch.access import Principal
 from partnermatch.clock import parse_instant
 from partnermatch.companies.service import CompanyService
 from partnermatch.db import reads_only
-from partnermatch.enums import InteractionKind
+from partnermatch.enums import InteractionKind, InteractionSource
 from partnermatch.errors import Conflict, InvalidInput
 from partnermatch.interactions.events import IntroductionRequested
 from partnermatch.interactions.models import Interaction
@@ -85,15 +85,27 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
         return [(lead, position) for lead, position in dict(seen).items() if lead not in recent]
 
     async def record_seen(
-        self, company_id: UUID, kind: InteractionKind, seen: Sequence[tuple[UUID, int | None]], at: datetime
+        self,
+        company_id: UUID,
+        kind: InteractionKind,
+        seen: Sequence[tuple[UUID, int | None]],
+        at: datetime,
+        source: InteractionSource | None = None,
     ) -> int:
         """Impressions of a list as it was shown, or the view of a lead: (lead, position) in the order
-        shown. A lead the company saw the same way within :data:`SEEN_AGAIN` is not recorded again.
-        Returns how many were recorded."""
+        shown, where (``source``: the digest; None: the portal or the API). A lead the company saw the
+        same way within :data:`SEEN_AGAIN` is not recorded again. Returns how many were recorded."""
         fresh = await self.unseen(company_id, kind, seen, at)
         await self.repository.add_many(
             [
-                Interaction(company_id=company_id, lead_id=lead, kind=kind.value, at=at, position=position)
+                Interaction(
+                    company_id=company_id,
+                    lead_id=lead,
+                    kind=kind.value,
+                    at=at,
+                    position=position,
+                    source=None if source is None else source.value,
+                )
                 for lead, position in fresh
             ]
         )
@@ -108,6 +120,7 @@ async def record_seen_later(
     kind: InteractionKind,
     seen: list[tuple[UUID, int | None]],
     at: datetime,
+    source: InteractionSource | None = None,
 ) -> None:
     """Job: what a page showed, recorded after the page went out (a page is a read and writes nothing).
 
@@ -119,4 +132,4 @@ async def record_seen_later(
             if not await InteractionService(session=session).unseen(company_id, kind, seen, at):
                 return
     async with context.sessions.begin() as session:
-        await InteractionService(session=session).record_seen(company_id, kind, seen, at)
+        await InteractionService(session=session).record_seen(company_id, kind, seen, at, source)

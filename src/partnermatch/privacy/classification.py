@@ -70,7 +70,7 @@ CLASSIFICATION: dict[str, dict[str, Kind]] = {
     ),
     "company_sectors": _columns(plain="company_id position code"),
     "company_target_cities": _columns(plain="company_id city_id"),
-    "interactions": _columns(plain="id company_id lead_id kind at position reason"),
+    "interactions": _columns(plain="id company_id lead_id kind at position reason source"),
     "mission_participants": _columns(
         plain=f"id mission_id company_id status status_at {AUDITED_TIMES}", internal=SENTINEL
     ),
@@ -107,6 +107,14 @@ CLASSIFICATION: dict[str, dict[str, Kind]] = {
         internal=SENTINEL,
     ),
     "undeliverable_addresses": _columns(personal="address reason", plain="id since", internal=SENTINEL),
+    # Which digest went to whom for which period: exported with the member, deleted with the account.
+    "sent_digests": _columns(
+        plain="id user_id company_id period sent_at leads missions outbox_message_id", internal=SENTINEL
+    ),
+    # Operations: job names, their JSON arguments (ids and times, never addresses) and errors; the
+    # schedule's runs. Nothing about a person beyond an id: neither exported nor erased.
+    "failed_jobs": _columns(internal=f"id name arguments attempts error failed_at {SENTINEL}"),
+    "scheduled_runs": _columns(internal=f"id name slot claimed_at finished_at error outcome {SENTINEL}"),
     # Derived from the company's profile and the model; recomputed any time, so not exported.
     "stored_recommendations": _columns(
         internal="id model_version_id company_id lead_id ranking_score score method reasons truncated computed_at"
