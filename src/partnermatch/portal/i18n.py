@@ -34,7 +34,7 @@ from markupsafe import Markup
 from partnermatch.clock import local_zone
 from partnermatch.enums import Language
 from partnermatch.ranking.reasons import Reason, sentence
-from partnermatch.sectors.nace import load_german_titles, load_nace_rev2
+from partnermatch.sectors.nace import load_english_titles, load_german_titles
 
 LANGUAGES = tuple(language.value for language in Language)
 # Berlin's agency: German unless the browser prefers English.
@@ -163,14 +163,9 @@ def _preferences(header: str) -> list[str]:
 # ----------------------------------------------------------------- names in the current language
 
 
-@cache
-def _english_sectors() -> dict[str, str]:
-    return {entry.code: entry.name for entry in load_nace_rev2()}
-
-
 def sector_name(code: str) -> str:
     """The NACE Rev. 2 title of a code: Eurostat's English, or Destatis' WZ 2008 German."""
-    names = load_german_titles() if current() == Language.DE else _english_sectors()
+    names = load_german_titles() if current() == Language.DE else load_english_titles()
     return names.get(code, code)
 
 

