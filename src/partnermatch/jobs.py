@@ -131,6 +131,12 @@ async def call(context: JobContext, job: Job) -> Any:
     return await target.function(context, **arguments)
 
 
+def backoff(first: float, attempts: int, longest: float) -> float:
+    """Seconds to wait after ``attempts`` failed attempts: ``first``, doubled at each further one, at most
+    ``longest`` (the jobs' retries and the outbox's)."""
+    return float(min(first * 2 ** max(attempts - 1, 0), longest))
+
+
 class Runner(Protocol):
     """Takes committed jobs: runs them here and now, or queues them for a worker."""
 

@@ -15,7 +15,7 @@ Two runners take the same job functions:
 
 A job that fails is retried after ``PARTNERMATCH_JOB_RETRY_SECONDS``, doubled at each retry up to
 ``PARTNERMATCH_JOB_RETRY_MAX_SECONDS``; after ``PARTNERMATCH_JOB_MAX_ATTEMPTS`` it is kept in
-``failed_jobs`` with its arguments and error, for staff (``GET /api/v1/admin/jobs``).
+``failed_jobs`` with its arguments and error, for staff (``GET /api/v1/admin/jobs/failed``).
 
 Scheduled jobs are cron lines in Berlin time (``PARTNERMATCH_SCHEDULE_*``). Each runner's process checks
 the schedule every ``PARTNERMATCH_SCHEDULE_POLL_SECONDS`` (:func:`tick`, which takes the time as an
@@ -57,7 +57,7 @@ ERROR_CHARACTERS = 20_000
 
 def retry_wait(settings: Settings, attempts: int) -> float:
     """Seconds before the next run of a job that has failed ``attempts`` times."""
-    return float(min(settings.job_retry_seconds * 2 ** max(attempts - 1, 0), settings.job_retry_max_seconds))
+    return jobs.backoff(settings.job_retry_seconds, attempts, settings.job_retry_max_seconds)
 
 
 def timeout_of(settings: Settings, job: Job) -> float:
@@ -96,8 +96,7 @@ class InlineRunner:
         for job in found:
             await self.attempt(job, 1)
 
-    async def attempt(self, job: Job, attempt: int) -> bool:
-        """True if the job ran to its end."""
+    async def attempt(self, job: Job, attempt: int) -> None:
         settings = self.context.settings
         try:
             async with asyncio.timeout(timeout_of(settings, job)):
@@ -111,8 +110,6 @@ class InlineRunner:
                     "job %s failed (attempt %d), retried in %.0f s", job.key, attempt, wait, exc_info=True
                 )
                 self.spawn(self._later(job, attempt + 1, wait))
-            return False
-        return True
 
     async def _later(self, job: Job, attempt: int, wait: float) -> None:
         await asyncio.sleep(wait)

@@ -230,20 +230,19 @@ async def _record_batch(
 ) -> list[Prepared]:
     """Record a batch's companies in one transaction (one commit, one fsync on SQLite, for all of them);
     if another run recorded one of them meanwhile, company by company. Returns those recorded here."""
+    if not prepared:
+        return []  # no write transaction (on SQLite, no wait for the write lock) for a batch with none due
     try:
         async with context.sessions.begin() as session:
             impressions = [await record(session, one, now) for one in prepared]
     except IntegrityError as error:
-        if "sent_digests" not in str(error) or len(prepared) == 1:
-            if "sent_digests" not in str(error):
-                raise
+        if "sent_digests" not in str(error):
+            raise
+        if len(prepared) == 1:
             # Another run recorded this company's digests meanwhile (the unique member and period).
             summary.already_sent += len(prepared[0].messages)
             return []
-        done: list[Prepared] = []
-        for one in prepared:
-            done.extend(await _record_batch(context, [one], now, summary))
-        return done
+        return [done for one in prepared for done in await _record_batch(context, [one], now, summary)]
     summary.impressions += sum(impressions)
     return list(prepared)
 

@@ -93,8 +93,8 @@ def message_id(settings: Settings, outbox_id: UUID) -> str:
 
 
 def retry_wait(settings: Settings, attempts: int) -> timedelta:
-    wait = timedelta(seconds=settings.mail_retry_seconds * 2 ** max(attempts - 1, 0))
-    return min(wait, LONGEST_RETRY_WAIT)
+    longest = LONGEST_RETRY_WAIT.total_seconds()
+    return timedelta(seconds=jobs.backoff(settings.mail_retry_seconds, attempts, longest))
 
 
 async def deliver(context: JobContext, *, now: datetime | None = None) -> Delivery:
