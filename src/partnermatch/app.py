@@ -41,7 +41,14 @@ from partnermatch.analytics.controllers import AnalyticsController
 from partnermatch.audit import recorder
 from partnermatch.audit.controllers import AuditController
 from partnermatch.background.controllers import JobController
-from partnermatch.background.service import InlineRunner, SaqRunner, Scheduled, keep_schedule, saq_queue
+from partnermatch.background.service import (
+    InlineRunner,
+    SaqRunner,
+    Scheduled,
+    keep_schedule,
+    refresh_database_statistics,
+    saq_queue,
+)
 from partnermatch.cities.controllers import CityController
 from partnermatch.companies.controllers import CompanyController
 from partnermatch.companies.events import CompanyProfileChanged, CompanyRegistered, CompanyStatusChanged
@@ -146,7 +153,7 @@ def _safe_methods_read_deferred(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-_background: set[asyncio.Task[None]] = set()
+_background: set[asyncio.Task[object]] = set()
 SAQ_QUEUE = "saq_queue"
 
 
@@ -172,7 +179,7 @@ def _jobs_after_response(session_maker_key: str) -> Callable[[Request[Any, Any, 
     return run
 
 
-def _start_in_background(work: Coroutine[Any, Any, None]) -> None:
+def _start_in_background(work: Coroutine[Any, Any, object]) -> None:
     task = asyncio.get_running_loop().create_task(work)
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -202,11 +209,11 @@ def _run_jobs_after_start(session_maker_key: str) -> Callable[[Litestar], None]:
     return start
 
 
-def background_work(context: jobs.JobContext, runner: jobs.Runner) -> list[Coroutine[Any, Any, None]]:
+def background_work(context: jobs.JobContext, runner: jobs.Runner) -> list[Coroutine[Any, Any, object]]:
     """What runs beside the jobs, wherever they run: the schedule, and the outbox's poll (retries, and
     messages whose job after the commit was lost when a process stopped in between)."""
     settings = context.settings
-    work = []
+    work: list[Coroutine[Any, Any, object]] = []
     if settings.schedule_poll_seconds > 0:
         work.append(keep_schedule(context, runner, schedule(settings), settings.schedule_poll_seconds))
     if settings.outbox_poll_seconds > 0:
@@ -220,6 +227,7 @@ def schedule(settings: Settings) -> list[Scheduled]:
         Scheduled.of(send_digests, settings.schedule_digest),
         Scheduled.of(expire_leads, settings.schedule_lead_expiry),
         Scheduled.of(clean_up_accounts, settings.schedule_cleanup),
+        Scheduled.of(refresh_database_statistics, settings.schedule_statistics),
         Scheduled.of(retrain_job, settings.schedule_retrain),
     ]
 

@@ -26,6 +26,8 @@ from typing import Protocol
 from partnermatch.settings import Settings
 
 logger = logging.getLogger("partnermatch.mail")
+# Messages handed over on one SMTP connection before it is renewed (servers cap it, often at 100).
+MESSAGES_PER_CONNECTION = 100
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class DeliveryFailed(Exception):
 class Mailer(Protocol):
     async def send(self, mail: Mail) -> None:
         """Deliver, or raise DeliveryFailed (logged) when it cannot."""
+
+    async def close(self) -> None:
+        """Let go of what the backend holds open (a connection); the next message opens it again."""
 
     async def forget(self, addresses: Iterable[str]) -> int:
         """Remove the copies of messages to these addresses that the backend keeps (GDPR erasure);
@@ -93,6 +98,9 @@ class FileMailer:
         path.write_bytes(message.as_bytes())
         logger.info("mail to %s (%s) written to %s", mail.to, mail.subject, path)
 
+    async def close(self) -> None:
+        return None
+
     async def forget(self, addresses: Iterable[str]) -> int:
         wanted = _folded(addresses)
         if not wanted or not self.directory.is_dir():
@@ -113,6 +121,11 @@ class FileMailer:
 
 
 class SmtpMailer:
+    """Hands messages to an SMTP server over one connection, opened at the first message and reused
+    until :meth:`close` (or :data:`MESSAGES_PER_CONNECTION`, or an error): the outbox's delivery sends
+    its batches through one mailer. A reused connection is checked with NOOP first, so one the server
+    closed while idle is replaced before a message is handed over, not after."""
+
     def __init__(self, settings: Settings) -> None:
         self.sender = settings.mail_from
         self.host = settings.smtp_host
@@ -122,12 +135,17 @@ class SmtpMailer:
         self.starttls = settings.smtp_starttls
         self.ssl = settings.smtp_ssl
         self.timeout = settings.smtp_timeout_seconds
+        self._client: smtplib.SMTP | None = None
+        self._sent_on_client = 0
+        # Loading the system's certificates costs tens of milliseconds: once per mailer, not per message.
+        self._tls: ssl.SSLContext | None = None
 
     async def send(self, mail: Mail) -> None:
         message = compose(self.sender, mail)
         try:
             await asyncio.to_thread(self._deliver, message)
         except (OSError, smtplib.SMTPException) as error:
+            await asyncio.to_thread(self._drop)
             failure = _failure(error)
             # The address is logged, the body (which may hold a one-time link) is not.
             logger.error(
@@ -142,19 +160,56 @@ class SmtpMailer:
             raise failure from error
         logger.info("mail to %s (%s) sent through %s:%d", mail.to, mail.subject, self.host, self.port)
 
-    def _deliver(self, message: EmailMessage) -> None:
-        context = ssl.create_default_context()
+    async def close(self) -> None:
+        await asyncio.to_thread(self._quit)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+    def _connected(self) -> smtplib.SMTP:
+        if self._client is not None and self._sent_on_client < MESSAGES_PER_CONNECTION:
+            try:
+                if self._client.noop()[0] == 250:
+                    return self._client
+            except (OSError, smtplib.SMTPException):
+                pass
+        self._drop()
         client: smtplib.SMTP
         if self.ssl:
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls_context())
         else:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with client:
+        try:
             if self.starttls and not self.ssl:
-                client.starttls(context=context)
+                client.starttls(context=self._tls_context())
             if self.user:
                 client.login(self.user, self.password)
-            client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        self._client, self._sent_on_client = client, 0
+        return client
+
+    def _deliver(self, message: EmailMessage) -> None:
+        client = self._connected()
+        self._sent_on_client += 1
+        client.send_message(message)
+
+    def _quit(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except (OSError, smtplib.SMTPException):
+                self._client.close()
+            self._client = None
+
+    def _drop(self) -> None:
+        # After an error the session's state is unknown: the next message gets a new connection.
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     async def forget(self, addresses: Iterable[str]) -> int:
         # Sent mail has left the service; nothing of it is kept here.

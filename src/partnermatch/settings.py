@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         default="30 3 * * *",
         description="Cron line (Berlin): delete ended sessions and used or expired tokens.",
     )
+    schedule_statistics: str = Field(
+        default="45 3 * * *",
+        description="Cron line (Berlin): refresh the database's table statistics for its query planner.",
+    )
     schedule_digest: str = Field(
         default="0 7 * * 1",
         description="Cron line (Berlin): the match digest run; each member gets theirs at their frequency.",
@@ -189,7 +193,13 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
-    @field_validator("schedule_digest", "schedule_lead_expiry", "schedule_cleanup", "schedule_retrain")
+    @field_validator(
+        "schedule_digest",
+        "schedule_lead_expiry",
+        "schedule_cleanup",
+        "schedule_statistics",
+        "schedule_retrain",
+    )
     @classmethod
     def _cron_line(cls, value: str) -> str:
         value = " ".join(value.split())

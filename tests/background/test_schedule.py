@@ -8,13 +8,20 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from partnermatch import jobs
 from partnermatch.app import schedule
 from partnermatch.background.models import FailedJob, ScheduledRun
-from partnermatch.background.service import InlineRunner, Scheduled, latest_slot, next_slot, tick
+from partnermatch.background.service import (
+    InlineRunner,
+    Scheduled,
+    latest_slot,
+    next_slot,
+    refresh_database_statistics,
+    tick,
+)
 from partnermatch.jobs import JobContext
 from partnermatch.settings import Settings
 
@@ -120,7 +127,13 @@ async def test_a_failing_run_keeps_its_error_on_the_run_and_as_a_failed_job(
 
 def test_an_empty_line_turns_a_job_off_and_a_bad_one_is_refused(settings: Settings) -> None:
     names = {entry.name for entry in schedule(settings)}
-    assert names == {"digests.send", "leads.expire", "accounts.clean_up", "recommendations.retrain"}
+    assert names == {
+        "digests.send",
+        "leads.expire",
+        "accounts.clean_up",
+        "database.statistics",
+        "recommendations.retrain",
+    }
     assert all(name in jobs.declared_names() for name in names)
     with pytest.raises(ValueError, match="five fields"):
         Settings(schedule_retrain="every sunday")
@@ -154,3 +167,21 @@ async def test_staff_see_the_schedule_and_failed_jobs_members_do_not(
     assert failed.json()["items"][0]["error"] == "OSError: refused"
     for path in ("/api/v1/admin/jobs/schedule", "/api/v1/admin/jobs/failed"):
         assert (await member_client.get(path)).status_code == 403
+
+
+async def test_the_nightly_statistics_job_analyses_the_tables(
+    session_maker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """Without statistics SQLite read a company's stored recommendations through the index of every
+    open lead (see db.refresh_statistics); the job gives the planner its statistics."""
+    context = JobContext(session_maker, settings)
+    await refresh_database_statistics(context, now=datetime.now(UTC))
+    async with session_maker() as session:
+        if settings.is_sqlite:
+            # Empty tables get no rows in it, but ANALYZE creates it.
+            query = "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            assert (await session.scalars(text(query))).all() == ["sqlite_stat1"]
+        else:
+            query = "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            analysed = set((await session.scalars(text(query))).all())
+            assert {"stored_recommendations", "leads", "interactions", "companies"} <= analysed

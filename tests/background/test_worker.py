@@ -43,6 +43,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "SCHEDULE_LEAD_EXPIRY": "",
         "SCHEDULE_DIGEST": "",
         "SCHEDULE_RETRAIN": "",
+        "SCHEDULE_STATISTICS": "",
         "JOB_HEARTBEAT_SECONDS": "1",
         "LOG_LEVEL": "INFO",
     }

@@ -3,7 +3,8 @@ on loopback, with the default Secure cookies, htmx and the CSRF tokens as a pers
 
 A company registers in German with the sector picker, confirms its address by the emailed link, staff
 approve it by the API, its member signs in, acts on recommendations, switches languages, edits the
-profile and signs out; colleagues are invited, a password is reset, a bad entry keeps what was typed.
+profile, consents to the weekly digest, gets it, follows a lead from it and unsubscribes by its link,
+and signs out; colleagues are invited, a password is reset, a bad entry keeps what was typed.
 Every page is checked at 375 px for horizontal scrolling and by axe-core for serious or critical
 violations, and screenshotted into var/screenshots/ (both languages, desktop and phone width).
 
@@ -24,6 +25,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,21 @@ class Server:
                 body = found[-1].get_payload(decode=True)
                 assert isinstance(body, bytes)
                 return body.decode()
+            time.sleep(0.1)
+        raise AssertionError(f"no mail to {address}")
+
+    def message_to(self, address: str) -> EmailMessage:
+        """The newest mail to ``address``, whole (a digest has a text and an HTML part)."""
+        for _ in range(100):
+            found = [
+                message_from_bytes(p.read_bytes(), policy=default_policy)
+                for p in sorted((self.settings.var_dir / "mail").glob("*.eml"))
+            ]
+            found = [m for m in found if m["To"] == address]
+            if found:
+                message = found[-1]
+                assert isinstance(message, EmailMessage)
+                return message
             time.sleep(0.1)
         raise AssertionError(f"no mail to {address}")
 
@@ -225,6 +243,53 @@ def _approve(server: Server, company_name: str) -> str:
     return company_id
 
 
+def _read_the_digest(person: Pages, server: Server, email: str, acted_on: set[str]) -> None:
+    """The week's digest run as the schedule would start it; the member opens the mail (in German: the
+    account's language), follows a lead from it and unsubscribes by its link."""
+    environment = {
+        **os.environ,
+        "PARTNERMATCH_DATABASE_URL": server.settings.resolved_database_url,
+        "PARTNERMATCH_VAR_DIR": str(server.settings.var_dir),
+        "PARTNERMATCH_PUBLIC_URL": server.url,
+    }
+    command = [sys.executable, "-m", "partnermatch", "digests", "send"]
+    run = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    digest = server.message_to(email)
+    assert re.fullmatch(r"\d+ neue Empfehlungen? für .+", digest["Subject"]), digest["Subject"]
+    html = digest.get_body(("html",))
+    assert html is not None
+    page = person.page
+    page.set_content(html.get_content())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(
+        path=str(SCREENSHOTS / f"{person.label}-{person.language}-digest-mail.png"), full_page=True
+    )
+    links = [a.get_attribute("href") or "" for a in page.locator("a.title").all()]
+    assert links
+    assert all(link.startswith(server.url + "/digest/open/") for link in links)
+    page.locator("a.title").first.click()
+    page.wait_for_url(re.compile(r".*/leads/[0-9a-f-]{36}.*"))
+    opened = re.search(r"/leads/([0-9a-f-]{36})", page.url)
+    assert opened is not None
+    assert opened.group(1) not in acted_on
+    person.check("digest-lead")
+    unsubscribe = page_link(html.get_content(), "/digest/unsubscribe/")
+    page.goto(unsubscribe)
+    person.check("digest-unsubscribe")  # named without its token
+    page.click("form[action^='/digest/unsubscribe/'] button[type=submit]")
+    page.wait_for_selector("text=Sie haben die Empfehlungen abbestellt")
+    person.check("digest-unsubscribed")
+    frequency = server.rows("SELECT digest_frequency FROM users WHERE email = ?", email)
+    assert frequency == [("never",)]
+
+
+def page_link(html: str, part: str) -> str:
+    found = re.search(rf'href="([^"]*{re.escape(part)}[^"]*)"', html)
+    assert found is not None, part
+    return found.group(1).replace("&amp;", "&")
+
+
 def _token(mail: str) -> str:
     found = re.search(r"token=([\w-]+)", mail)
     assert found is not None, mail
@@ -328,7 +393,13 @@ def test_a_company_registers_in_german_and_acts_on_its_recommendations(chromium:
         page.wait_for_selector("text=Gespeichert")
         person.check("profile-saved")
         person.open("/colleagues")
-        person.open("/settings")
+        page = person.open("/settings")
+        page.check("input[name=digest_consent]")
+        page.select_option("#digest_frequency", "weekly")
+        page.click("form[action='/settings/preferences'] button[type=submit]")
+        page.wait_for_url("**/settings?done=preferences")
+        _read_the_digest(person, server, email, acted_on={first, second})
+        page = person.open("/recommendations")
         page.click("form[action='/logout'] button")
         page.wait_for_url(server.url + "/")
         assert page.locator("text=Anmelden").count() >= 1

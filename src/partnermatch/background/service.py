@@ -45,6 +45,7 @@ from partnermatch import jobs
 from partnermatch.background.models import FailedJob, ScheduledRun
 from partnermatch.background.repository import FailedJobRepository, ScheduledRunRepository
 from partnermatch.clock import local_zone
+from partnermatch.db import refresh_statistics
 from partnermatch.jobs import Job, JobContext
 from partnermatch.settings import Settings
 
@@ -229,6 +230,14 @@ def latest_slot(cron: str, now: datetime) -> datetime:
 def next_slot(cron: str, now: datetime) -> datetime:
     upcoming: datetime = croniter(cron, now.astimezone(local_zone())).get_next(datetime)
     return upcoming.astimezone(UTC)
+
+
+@jobs.job("database.statistics", exclusive=True)
+async def refresh_database_statistics(context: JobContext, *, now: datetime) -> None:
+    """Scheduled job (``PARTNERMATCH_SCHEDULE_STATISTICS``): the query planner's statistics of the tables
+    as the day's changes left them (``db.refresh_statistics``)."""
+    async with context.sessions.begin() as session:
+        await refresh_statistics(session)
 
 
 @jobs.job("schedule.run", exclusive=True)

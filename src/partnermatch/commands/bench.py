@@ -1,5 +1,7 @@
 """`partnermatch bench`: performance measurements of the service (and, through its entry points, of the model)."""
 
+import contextlib
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -7,6 +9,8 @@ import click
 from rich.console import Console
 
 from partnermatch.bench.auth import bench_auth, figures_table
+from partnermatch.bench.digests import bench_digests, digest_table
+from partnermatch.bench.digests import summary as digest_summary
 from partnermatch.bench.imports import bench_import, results_table
 from partnermatch.bench.portal import bench_portal, portal_table, summary
 from partnermatch.cli import PluginGroup, console, run
@@ -152,4 +156,49 @@ def bench_portal_command(
         out = Console(width=150)  # into a file or pipe: one line per row
     out.print(portal_table(result, f"recommendations: page and JSON, SQLite, {workers} worker(s)"))
     for line in [*result.checks, result.load_before, result.load_after, *summary(result)]:
+        out.print(line, highlight=False)
+
+
+@bench.command("digests")
+@click.option("--companies", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--leads", type=click.IntRange(min=1), default=5_000, show_default=True)
+@click.option(
+    "--per-company",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Stored recommendations per company",
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--var-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Prepare the database here, or reuse it if it is there [default: a fresh temporary folder]",
+)
+def bench_digests_command(
+    companies: int, leads: int, per_company: int, seed: int, var_dir: Path | None
+) -> None:
+    """One digest run for generated companies with stored recommendations, to a mail server on loopback,
+    beside the floor: the same number of pre-rendered messages to that server alone (SQLite)."""
+    with contextlib.ExitStack() as stack:
+        if var_dir is None:
+            var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="partnermatch-digests-")))
+        var_dir.mkdir(parents=True, exist_ok=True)
+        result = run(
+            bench_digests(
+                var_dir,
+                companies=companies,
+                leads=leads,
+                per_company=per_company,
+                seed=seed,
+                console=console,
+                report=lambda line: console.print(line, highlight=False),
+            )
+        )
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=150)
+    out.print(digest_table(result))
+    for line in [*result.checks, result.load_before, result.load_after, *digest_summary(result)]:
         out.print(line, highlight=False)

@@ -1,5 +1,8 @@
 """`partnermatch digests`: preview one company's match digest, or run the digests now."""
 
+import asyncio
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -80,10 +83,34 @@ async def _send(settings: Settings, now: datetime, dry_run: bool) -> DigestSumma
         with reads_only():
             async with context.sessions() as session:
                 total = await DigestRunRepository(session).approved_count()
-        with progress_bar() as bar:
-            task = bar.add_task("companies", total=total)
-            with jobs.collecting() as started:
-                summary = await send(context, now, dry_run=dry_run, progress=lambda n: bar.advance(task, n))
+        # Without workers, a second process sends the batches' mail while this one prepares the next: one
+        # core each (the workers' outbox poll does the same where there are workers). It ends when this
+        # process closes its input, and dies with it (a crash of the run is a crash of both).
+        companion = None
+        if not dry_run and not settings.queue_url:
+            companion = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "partnermatch",
+                "mail",
+                "deliver",
+                "--follow",
+                "--parent",
+                str(os.getpid()),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+        try:
+            with progress_bar() as bar:
+                task = bar.add_task("companies", total=total)
+                with jobs.collecting() as started:
+                    summary = await send(
+                        context, now, dry_run=dry_run, progress=lambda n: bar.advance(task, n)
+                    )
+        finally:
+            if companion is not None and companion.stdin is not None:
+                companion.stdin.close()
+                await companion.wait()
         # The outbox's delivery, also of messages an interrupted earlier run left: sent here, or queued
         # for the workers.
         if not dry_run:

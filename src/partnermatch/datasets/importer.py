@@ -34,6 +34,7 @@ from partnermatch.datasets.format import (
     Reference,
     validate_directory,
 )
+from partnermatch.db import refresh_statistics
 from partnermatch.enums import CompanyStatus, LeadSource, LeadStatus, MissionStatus
 
 R = TypeVar("R", CompanyRecord, LeadRecord, MissionRecord)
@@ -120,7 +121,9 @@ async def import_dataset(
         validate_directory, directory, reference, progress=progress, max_errors=max_errors
     )
     async with session.begin_nested():
-        return await _write(session, dataset, keys, progress)
+        report = await _write(session, dataset, keys, progress)
+    await refresh_statistics(session)
+    return report
 
 
 async def _write(

@@ -4,16 +4,16 @@ A digest run reads thousands of companies one after another: each read here is a
 columns the digest shows, with its exclusions as ``NOT EXISTS`` subqueries on indexed columns.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from partnermatch.cities.models import City
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
@@ -73,83 +73,122 @@ class DigestLeadRepository(SQLAlchemyAsyncRepository[StoredRecommendation]):
         )
         return found
 
-    async def company(self, company_id: UUID) -> CompanyHeader | None:
-        row = (
-            await self.session.execute(
-                select(Company.id, Company.name, Company.status).where(Company.id == company_id)
-            )
-        ).first()
-        return None if row is None else CompanyHeader(*row)
+    async def companies(self, company_ids: Collection[UUID]) -> list[CompanyHeader]:
+        rows = await self.session.execute(
+            select(Company.id, Company.name, Company.status).where(Company.id.in_(company_ids))
+        )
+        return [CompanyHeader(*row) for row in rows.tuples().all()]
 
     async def new_leads(
         self,
         version_id: int,
-        company_id: UUID,
+        company_ids: Collection[UUID],
         *,
         today: date,
         now: datetime,
         shown_since: datetime,
         shown_before: datetime,
         limit: int,
-    ) -> list[LeadRow]:
-        """The company's stored rows of the version that serving would still show (``recommendable``),
+    ) -> dict[UUID, list[LeadRow]]:
+        """Each company's stored rows of the version that serving would still show (``recommendable``),
         less those it acted on in any way (:data:`ACTED_KINDS`) and those logged as shown in a digest
-        to it at ``shown_since <= at < shown_before``; best first, as serving orders them."""
+        to it at ``shown_since <= at < shown_before``; at most ``limit`` a company, best first, as serving
+        orders them. One statement for all the companies."""
         s = StoredRecommendation
         acted = exists().where(
-            Interaction.company_id == company_id,
+            Interaction.company_id == s.company_id,
             Interaction.lead_id == Lead.id,
             Interaction.kind.in_(ACTED_UNSETTLED_KINDS),
         )
         in_digest = exists().where(
-            Interaction.company_id == company_id,
+            Interaction.company_id == s.company_id,
             Interaction.lead_id == Lead.id,
             Interaction.kind == InteractionKind.IMPRESSION.value,
             Interaction.source == InteractionSource.DIGEST.value,
             Interaction.at >= shown_since,
             Interaction.at < shown_before,
         )
+        place = (
+            func.row_number()
+            .over(partition_by=s.company_id, order_by=(s.ranking_score.desc(), s.lead_id))
+            .label("place")
+        )
         # Aliased: ``recommendable``'s subquery on ``City`` must not correlate with this join.
         city = aliased(City)
-        rows = await self.session.execute(
-            select(s.lead_id, Lead.title, Lead.kind, Lead.city_id, city.name, Lead.deadline, s.reasons)
+        ranked = (
+            select(
+                s.company_id,
+                s.lead_id,
+                Lead.title,
+                Lead.kind,
+                Lead.city_id,
+                city.name.label("city_name"),
+                Lead.deadline,
+                s.reasons,
+                place,
+            )
             .join(Lead, Lead.id == s.lead_id)
             .join(city, city.id == Lead.city_id)
             .where(
                 s.model_version_id == version_id,
-                s.company_id == company_id,
-                *recommendable(company_id, today, now),
+                s.company_id.in_(company_ids),
+                *recommendable(s.company_id, today, now),
                 ~acted,
                 ~in_digest,
             )
-            .order_by(s.ranking_score.desc(), s.lead_id)
-            .limit(limit)
+            .subquery()
         )
-        return [LeadRow(*row) for row in rows.tuples().all()]
+        rows = await self.session.execute(
+            select(*(c for c in ranked.c if c.name != "place"))
+            .where(ranked.c.place <= limit)
+            .order_by(ranked.c.company_id, ranked.c.place)
+        )
+        found: dict[UUID, list[LeadRow]] = {}
+        for company_id, *lead in rows.tuples().all():
+            found.setdefault(company_id, []).append(LeadRow(*lead))
+        return found
 
 
 class DigestMissionRepository(SQLAlchemyAsyncRepository[Mission]):
     model_type = Mission
 
-    async def fitting(self, company_id: UUID, *, today: date, limit: int) -> list[MissionRow]:
-        """Planned missions starting after ``today`` that fit the company, soonest first: see
-        :func:`mission_fits`; a mission the company has any participant row on is left out."""
+    async def fitting(
+        self, company_ids: Collection[UUID], *, today: date, limit: int
+    ) -> dict[UUID, list[MissionRow]]:
+        """Each company's planned missions starting after ``today`` that fit it, soonest first, at most
+        ``limit``: see :func:`mission_fits`; a mission the company has any participant row on is left
+        out. One statement for all the companies (missions are few: every pair is looked at)."""
         participates = exists().where(
-            MissionParticipant.mission_id == Mission.id, MissionParticipant.company_id == company_id
+            MissionParticipant.mission_id == Mission.id, MissionParticipant.company_id == Company.id
         )
         rows = await self.session.execute(
-            select(Mission.id, Mission.title, Mission.city_id, City.name, Mission.starts_on, Mission.ends_on)
+            select(
+                Company.id,
+                Mission.id,
+                Mission.title,
+                Mission.city_id,
+                City.name,
+                Mission.starts_on,
+                Mission.ends_on,
+            )
+            .select_from(Company)
+            .join(Mission, true())
             .join(City, City.id == Mission.city_id)
             .where(
+                Company.id.in_(company_ids),
                 Mission.status == MissionStatus.PLANNED.value,
                 Mission.starts_on > today,
-                *mission_fits(company_id),
+                *mission_fits(Company.id),
                 ~participates,
             )
-            .order_by(Mission.starts_on, Mission.id)
-            .limit(limit)
+            .order_by(Company.id, Mission.starts_on, Mission.id)
         )
-        return [MissionRow(*row) for row in rows.tuples().all()]
+        found: dict[UUID, list[MissionRow]] = {}
+        for company_id, mission_id, title, city_id, city_name, starts_on, ends_on in rows.tuples().all():
+            chosen = found.setdefault(company_id, [])
+            if len(chosen) < limit:
+                chosen.append(MissionRow(mission_id, title, city_id, city_name, starts_on, ends_on))
+        return found
 
 
 def division(code: Any) -> ColumnElement[str]:
@@ -157,8 +196,8 @@ def division(code: Any) -> ColumnElement[str]:
     return func.substr(code, 1, 2)
 
 
-def mission_fits(company_id: UUID) -> list[ColumnElement[bool]]:
-    """Conditions on ``Mission`` for a company:
+def mission_fits(company_id: UUID | InstrumentedAttribute[UUID]) -> list[ColumnElement[bool]]:
+    """Conditions on ``Mission`` for a company (an id, or the column of a query over companies):
 
     - city: the mission's city is one of the company's target cities, or the company targets none;
     - sectors: one of the mission's sectors and one of the company's lie in the same NACE division
@@ -169,7 +208,10 @@ def mission_fits(company_id: UUID) -> list[ColumnElement[bool]]:
     targeted = exists().where(
         CompanyTargetCity.company_id == company_id, CompanyTargetCity.city_id == Mission.city_id
     )
-    company_divisions = select(division(CompanySector.code)).where(CompanySector.company_id == company_id)
+    # Two levels down, a subquery does not correlate by itself with the query over companies.
+    company_divisions = (
+        select(division(CompanySector.code)).where(CompanySector.company_id == company_id).correlate(Company)
+    )
     any_sector = exists().where(MissionSector.mission_id == Mission.id)
     shared_division = exists().where(
         MissionSector.mission_id == Mission.id, division(MissionSector.code).in_(company_divisions)

@@ -4,7 +4,7 @@ A member is due when their address is verified, they consented, their frequency 
 no digest of theirs is recorded for the period that the run's day falls in (:func:`period_of`: the
 Monday of the week; for a fortnightly digest the Monday of the fortnight, counted from a fixed Monday;
 the 1st of the month for a monthly one). A company's content is chosen once per run
-(:func:`partnermatch.digests.content.digest_content`) and worded in each member's language; a company
+(:func:`partnermatch.digests.content.digest_contents`) and worded in each member's language; a company
 with no new lead gets no mail.
 
 What one company's digests change is written in one transaction: the outbox messages, the
@@ -30,7 +30,7 @@ from partnermatch import jobs
 from partnermatch.accounts.repository import DigestReader, UserRepository
 from partnermatch.clock import local_date
 from partnermatch.db import reads_only
-from partnermatch.digests.content import DigestContent, digest_content
+from partnermatch.digests.content import DigestContent, digest_content, digest_contents
 from partnermatch.digests.models import SentDigest
 from partnermatch.digests.render import RenderedDigest, render_digest
 from partnermatch.digests.repository import DigestRunRepository
@@ -140,9 +140,10 @@ async def prepare(
     by_company: dict[UUID, list[Due]] = {}
     for due in _due(readers, sent, today, summary):
         by_company.setdefault(due.reader.company_id, []).append(due)
+    contents = await digest_contents(session, list(by_company), now=now, settings=settings)
     prepared = []
     for company_id, members in by_company.items():
-        content = await digest_content(session, company_id, now=now, settings=settings)
+        content = contents.get(company_id)
         if content is None or not content.leads:
             summary.nothing_new += len(members)
             continue
@@ -159,13 +160,12 @@ async def prepare(
     return prepared
 
 
-async def record(session: AsyncSession, prepared: Prepared, now: datetime) -> int:
-    """Queue one company's digests, note them as sent and log their leads as impressions; how many leads
-    were logged."""
+async def record(session: AsyncSession, batch: Sequence[Prepared], now: datetime) -> int:
+    """Queue these companies' digests, note them as sent and log their leads as impressions; how many
+    leads were logged. One flush for the messages, one read and one insert for the impressions."""
     outbox = Outbox(session)
-    queued = []
-    for due, message in prepared.messages:
-        queued.append(
+    queued = [
+        [
             outbox.add(
                 MailKind.DIGEST,
                 due.reader.email,
@@ -175,23 +175,28 @@ async def record(session: AsyncSession, prepared: Prepared, now: datetime) -> in
                 headers=message.headers,
                 user_id=due.reader.user_id,
             )
-        )
+            for due, message in prepared.messages
+        ]
+        for prepared in batch
+    ]
     await session.flush()  # the messages' ids, for the digests' rows
-    for (due, _message), message_row in zip(prepared.messages, queued, strict=True):
-        session.add(
+    for prepared, rows in zip(batch, queued, strict=True):
+        content = prepared.content
+        session.add_all(
             SentDigest(
                 user_id=due.reader.user_id,
-                company_id=prepared.content.company_id,
+                company_id=content.company_id,
                 period=due.period,
                 sent_at=now,
-                leads=len(prepared.content.leads),
-                missions=len(prepared.content.missions),
-                outbox_message_id=message_row.id,
+                leads=len(content.leads),
+                missions=len(content.missions),
+                outbox_message_id=row.id,
             )
+            for (due, _message), row in zip(prepared.messages, rows, strict=True)
         )
-    seen = [(lead.lead_id, lead.position) for lead in prepared.content.leads]
-    return await InteractionService(session=session).record_seen(
-        prepared.content.company_id, InteractionKind.IMPRESSION, seen, now, InteractionSource.DIGEST
+    seen = {p.content.company_id: [(lead.lead_id, lead.position) for lead in p.content.leads] for p in batch}
+    return await InteractionService(session=session).record_seen_by(
+        seen, InteractionKind.IMPRESSION, now, InteractionSource.DIGEST
     )
 
 
@@ -234,7 +239,7 @@ async def _record_batch(
         return []  # no write transaction (on SQLite, no wait for the write lock) for a batch with none due
     try:
         async with context.sessions.begin() as session:
-            impressions = [await record(session, one, now) for one in prepared]
+            impressions = await record(session, prepared, now)
     except IntegrityError as error:
         if "sent_digests" not in str(error):
             raise
@@ -243,7 +248,7 @@ async def _record_batch(
             summary.already_sent += len(prepared[0].messages)
             return []
         return [done for one in prepared for done in await _record_batch(context, [one], now, summary)]
-    summary.impressions += sum(impressions)
+    summary.impressions += impressions
     return list(prepared)
 
 

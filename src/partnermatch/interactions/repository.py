@@ -1,10 +1,11 @@
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, insert, select
 
 from partnermatch.interactions.models import Interaction
 
@@ -50,14 +51,22 @@ class InteractionRepository(SQLAlchemyAsyncRepository[Interaction]):
         rows = await self.session.scalars(statement)
         return rows.all(), total or 0
 
-    async def leads_seen(self, company_id: UUID, kind: str, since: datetime) -> set[UUID]:
-        """Leads with an event of ``kind`` of the company since ``since``."""
-        rows = await self.session.scalars(
-            select(Interaction.lead_id).where(
-                Interaction.company_id == company_id, Interaction.kind == kind, Interaction.at >= since
+    async def leads_seen(
+        self, company_ids: Collection[UUID], kind: str, since: datetime
+    ) -> set[tuple[UUID, UUID]]:
+        """(company, lead) of the events of ``kind`` of these companies since ``since``."""
+        rows = await self.session.execute(
+            select(Interaction.company_id, Interaction.lead_id).where(
+                Interaction.company_id.in_(company_ids), Interaction.kind == kind, Interaction.at >= since
             )
         )
-        return set(rows.all())
+        return set(rows.tuples().all())
+
+    async def insert_seen(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Impressions and views as one statement: Core rather than ORM objects, whose generated ids the
+        ORM would fetch back row by row (a digest batch logs hundreds)."""
+        if rows:
+            await self.session.execute(insert(Interaction), list(rows))
 
     async def event_exists(self, company_id: UUID, lead_id: UUID, kind: str, at: datetime) -> bool:
         return await self.exists(company_id=company_id, lead_id=lead_id, kind=kind, at=at)

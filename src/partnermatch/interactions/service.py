@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -81,8 +81,18 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
     ) -> list[tuple[UUID, int | None]]:
         """Of (lead, position) in the order shown, those the company did not see the same way within
         :data:`SEEN_AGAIN` of ``at``."""
-        recent = await self.repository.leads_seen(company_id, kind.value, at - SEEN_AGAIN)
-        return [(lead, position) for lead, position in dict(seen).items() if lead not in recent]
+        return (await self._unseen({company_id: seen}, kind, at))[company_id]
+
+    async def _unseen(
+        self, seen: Mapping[UUID, Sequence[tuple[UUID, int | None]]], kind: InteractionKind, at: datetime
+    ) -> dict[UUID, list[tuple[UUID, int | None]]]:
+        recent = await self.repository.leads_seen(list(seen), kind.value, at - SEEN_AGAIN)
+        return {
+            company: [
+                (lead, position) for lead, position in dict(shown).items() if (company, lead) not in recent
+            ]
+            for company, shown in seen.items()
+        }
 
     async def record_seen(
         self,
@@ -95,21 +105,32 @@ class InteractionService(SQLAlchemyAsyncRepositoryService[Interaction, Interacti
         """Impressions of a list as it was shown, or the view of a lead: (lead, position) in the order
         shown, where (``source``: the digest; None: the portal or the API). A lead the company saw the
         same way within :data:`SEEN_AGAIN` is not recorded again. Returns how many were recorded."""
-        fresh = await self.unseen(company_id, kind, seen, at)
-        await self.repository.add_many(
+        return await self.record_seen_by({company_id: seen}, kind, at, source)
+
+    async def record_seen_by(
+        self,
+        seen: Mapping[UUID, Sequence[tuple[UUID, int | None]]],
+        kind: InteractionKind,
+        at: datetime,
+        source: InteractionSource | None = None,
+    ) -> int:
+        """:meth:`record_seen` for several companies at once (a batch of digests): one read, one insert."""
+        fresh = await self._unseen(seen, kind, at)
+        await self.repository.insert_seen(
             [
-                Interaction(
-                    company_id=company_id,
-                    lead_id=lead,
-                    kind=kind.value,
-                    at=at,
-                    position=position,
-                    source=None if source is None else source.value,
-                )
-                for lead, position in fresh
+                {
+                    "company_id": company,
+                    "lead_id": lead,
+                    "kind": kind.value,
+                    "at": at,
+                    "position": position,
+                    "source": None if source is None else source.value,
+                }
+                for company, shown in fresh.items()
+                for lead, position in shown
             ]
         )
-        return len(fresh)
+        return sum(len(shown) for shown in fresh.values())
 
 
 @jobs.job("interactions.record_seen")

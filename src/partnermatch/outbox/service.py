@@ -18,6 +18,7 @@ interruption ends it as failed instead of risking a third copy.
 """
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,11 @@ class Delivery:
     retried: int = 0
     failed: int = 0
 
+    def add(self, other: "Delivery") -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+
 
 def message_id(settings: Settings, outbox_id: UUID) -> str:
     """The same for every send of one outbox message."""
@@ -103,6 +109,15 @@ async def deliver(context: JobContext, *, now: datetime | None = None) -> Delive
     mailer = mailer_for(settings)
     done = Delivery()
     lease = timedelta(seconds=settings.mail_lease_seconds)
+    try:
+        return await _deliver_due(context, mailer, lease, now, done)
+    finally:
+        await mailer.close()
+
+
+async def _deliver_due(
+    context: JobContext, mailer: Mailer, lease: timedelta, now: datetime | None, done: Delivery
+) -> Delivery:
     while True:
         moment = now or datetime.now(UTC)
         # Looked for in a read first: on SQLite a claim takes the one write lock, and every worker's
@@ -115,12 +130,20 @@ async def deliver(context: JobContext, *, now: datetime | None = None) -> Delive
             claimed = await OutboxRepository(session).claim_due(moment, moment - lease, BATCH)
         if not claimed:
             return done
-        for message in claimed:
-            await _deliver_one(context, mailer, message, moment, done)
+        # One session for the batch, one transaction per message: each mark is committed before the next
+        # message goes (the bound of one duplicate per interruption).
+        async with context.sessions() as session:
+            for message in claimed:
+                await _deliver_one(context, session, mailer, message, moment, done)
 
 
 async def _deliver_one(
-    context: JobContext, mailer: Mailer, message: Claimed, now: datetime, done: Delivery
+    context: JobContext,
+    session: AsyncSession,
+    mailer: Mailer,
+    message: Claimed,
+    now: datetime,
+    done: Delivery,
 ) -> None:
     settings = context.settings
     failure: DeliveryFailed | None = None
@@ -147,7 +170,7 @@ async def _deliver_one(
         except Exception as error:  # a backend's own failure (a full disk, ...) is temporary too
             logger.exception("mail backend failed on outbox message %s", message.id)
             failure = DeliveryFailed(f"{type(error).__name__}: {error}"[:1000])
-    async with context.sessions.begin() as session:
+    async with session.begin():
         outbox = OutboxRepository(session)
         if failure is None:
             await outbox.mark_sent(message.id, datetime.now(UTC))
@@ -173,11 +196,17 @@ async def deliver_job(context: JobContext) -> Delivery:
 DELIVER = Job.of(deliver_job)
 
 
-async def poll(context: JobContext, interval: float) -> None:
-    """Each server worker's loop: what is due (retries, and messages whose job was lost in a crash)."""
-    while True:
+async def poll(context: JobContext, interval: float, stop: asyncio.Event | None = None) -> Delivery:
+    """Each server worker's loop: what is due (retries, and messages whose job was lost in a crash).
+    With ``stop``, until it is set, and what it delivered: the delivery under way ends first (cancelled
+    between handing a message over and marking it sent, it would leave a duplicate for the next one)."""
+    stop = stop or asyncio.Event()
+    total = Delivery()
+    while not stop.is_set():
         try:
-            await deliver(context)
+            total.add(await deliver(context))
         except Exception:
             logger.exception("sending the mail outbox failed; trying again in %.0f s", interval)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+    return total

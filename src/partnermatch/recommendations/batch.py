@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from partnermatch.clock import local_date
+from partnermatch.db import refresh_statistics
 from partnermatch.ranking.features import company_index, lead_index, stack
 from partnermatch.ranking.model import CANDIDATE_OFFSET, RankingModel, ScoredChunk
 from partnermatch.ranking.reasons import Reason, explain_many
@@ -243,6 +244,8 @@ async def write(
     (or all); ``timings`` (the prepared batch's) gets the write. Does not commit."""
     started = time.perf_counter()
     await StoredRecommendationRepository(session=session).replace(version.id, company_ids, rows)
+    if company_ids is None:
+        await refresh_statistics(session)  # a whole version's rows are new to the planner
     timings.write = time.perf_counter() - started
     timings.rows = len(rows)
     return timings

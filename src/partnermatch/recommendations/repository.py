@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import InstrumentedAttribute
 
 from partnermatch.cities.models import City
 from partnermatch.companies.models import Company
@@ -68,10 +69,15 @@ class ModelVersionRepository(SQLAlchemyAsyncRepository[ModelVersion]):
 
 
 def recommendable(
-    company_id: UUID | None, today: date, now: datetime, city: str | None = None, kind: str | None = None
+    company_id: UUID | ColumnElement[UUID] | InstrumentedAttribute[UUID] | None,
+    today: date,
+    now: datetime,
+    city: str | None = None,
+    kind: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    """Conditions on ``Lead``: open, unexpired, published, in an active city and, for a company, not settled
-    by it. On-demand scoring and stored rows are served under the same rules."""
+    """Conditions on ``Lead``: open, unexpired, published, in an active city and, for a company (an id,
+    or a column holding one: the stored rows of several companies), not settled by it. On-demand scoring
+    and stored rows are served under the same rules."""
     active_city = exists().where(City.id == Lead.city_id, City.status == CityStatus.ACTIVE.value)
     conditions = [
         Lead.status == LeadStatus.OPEN.value,
