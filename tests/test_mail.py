@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnermatch import mail
 from partnermatch.mail import DeliveryFailed, FileMailer, Mail, SmtpMailer, mailer_for
 from partnermatch.outbox.models import OutboxMessage
 from partnermatch.outbox.repository import OutboxRepository
@@ -37,10 +38,13 @@ class Received:
 class FakeSmtpServer:
     """Just enough ESMTP for smtplib: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, QUIT.
 
-    `refuse` lists recipients answered with 550; `silent` accepts connections and never greets."""
+    `refuse` lists recipients answered with 550; `silent` accepts connections and never greets;
+    `hang_up_after` closes a connection after that many messages, as a server does with idle ones."""
 
     refuse: frozenset[str] = frozenset()
     silent: bool = False
+    hang_up_after: int | None = None
+    connections: int = 0
     messages: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
 
@@ -59,6 +63,7 @@ class FakeSmtpServer:
                 connection, _address = self.socket.accept()
             except OSError:
                 return
+            self.connections += 1
             with connection:
                 if self.silent:
                     while connection.recv(1024):
@@ -103,6 +108,11 @@ class FakeSmtpServer:
                     lines.append(line)
                 self.messages.append(Received(sender, recipients, b"".join(lines)))
                 reply("250 2.0.0 queued")
+                sender, recipients = "", []
+                if self.hang_up_after is not None and len(self.messages) % self.hang_up_after == 0:
+                    return
+            elif verb == "NOOP":
+                reply("250 2.0.0 ok")
             elif verb == "RSET":
                 sender, recipients = "", []
                 reply("250 2.0.0 ok")
@@ -149,6 +159,30 @@ async def test_smtp_backend_logs_in_and_delivers(smtp_server: FakeSmtpServer, tm
     # Sent mail has left the service: nothing to erase here, and nothing was written to var/mail.
     assert await mailer.forget(["anna@example.org"]) == 0
     assert not (tmp_path / "mail").exists()
+
+
+async def test_one_connection_carries_many_messages_and_a_closed_one_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = FakeSmtpServer(hang_up_after=3)
+    try:
+        monkeypatch.setattr(mail, "MESSAGES_PER_CONNECTION", 5)
+        mailer = mailer_for(smtp_settings(server.port, tmp_path))
+        for number in range(7):
+            await mailer.send(Mail(to=f"person{number}@example.org", subject="Hi", body="x\n"))
+        # Three on the first connection, which the server then closed: found by NOOP before the fourth
+        # went, so none was lost; three more, then the seventh on a third connection.
+        assert [m.recipients for m in server.messages] == [[f"person{n}@example.org"] for n in range(7)]
+        assert server.connections == 3
+        monkeypatch.setattr(mail, "MESSAGES_PER_CONNECTION", 2)
+        for number in range(7, 11):
+            await mailer.send(Mail(to=f"person{number}@example.org", subject="Hi", body="x\n"))
+        await mailer.close()
+        assert len(server.messages) == 11
+        # At most two a connection now: renewed, not kept for ever (and replaced after each hang-up).
+        assert server.connections == 5
+    finally:
+        server.close()
 
 
 async def test_a_refused_recipient_is_logged_and_a_bounce(

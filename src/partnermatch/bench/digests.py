@@ -46,7 +46,6 @@ from partnermatch.accounts.models import User
 from partnermatch.accounts.passwords import hash_password
 from partnermatch.bench.imports import generate_dataset
 from partnermatch.bench.serving import free_port, load_average
-from partnermatch.bench.smtp_sink import read_stats
 from partnermatch.clock import local_date, local_zone
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
 from partnermatch.datasets.importer import import_dataset
@@ -106,6 +105,15 @@ class DigestBenchResult:
     @property
     def floor_ratio(self) -> float:
         return self.run.seconds / self.floor.seconds if self.floor.seconds else 0.0
+
+
+def read_stats(path: Path) -> dict[str, Any]:
+    """What the sink (:mod:`partnermatch.bench.smtp_sink`) received so far."""
+    try:
+        found: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"messages": 0, "bytes": 0, "first": None, "last": None}
+    return found
 
 
 def status_kb(pid: int, field_name: str) -> int | None:

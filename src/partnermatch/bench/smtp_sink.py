@@ -44,14 +44,6 @@ class Counter:
         return {"messages": self.messages, "bytes": self.bytes, "first": self.first, "last": self.last}
 
 
-def read_stats(path: Path) -> dict[str, Any]:
-    try:
-        found: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"messages": 0, "bytes": 0, "first": None, "last": None}
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)

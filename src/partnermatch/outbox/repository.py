@@ -1,4 +1,4 @@
-"""The outbox's queries. A sender claims a message with a conditional UPDATE, so that any number of
+"""The outbox's queries. A sender claims messages with a conditional UPDATE, so that any number of
 senders (server workers, jobs, the command) may run at once and each message has one sender at a time."""
 
 from collections.abc import Iterable, Sequence
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from partnermatch.enums import MailStatus
@@ -62,39 +62,33 @@ class OutboxRepository:
 
     async def claim_due(self, now: datetime, stale_before: datetime, limit: int) -> list[Claimed]:
         """Claims up to ``limit`` messages due now, and those whose sender was interrupted (claimed
-        before ``stale_before`` and never marked): each counts an attempt, the latter an interruption."""
-        due = await self.session.execute(
-            select(OutboxMessage.id, OutboxMessage.status)
+        before ``stale_before`` and never marked): each counts an attempt, the latter an interruption.
+
+        One statement for the batch. The condition is checked again on each row as it is updated, so a
+        row that another sender claimed since the subquery chose it is left alone (on PostgreSQL such
+        rows are skipped while locked; SQLite has one writer at a time)."""
+        chosen = (
+            select(OutboxMessage.id)
             .where(_due(now, stale_before))
             .order_by(OutboxMessage.next_attempt_at)
             .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
-        claimed: list[Any] = []
-        for message_id, status in due.all():
-            if status == PENDING:
-                statement = (
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == message_id, OutboxMessage.status == PENDING)
-                    .values(status=SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
-                )
-            else:
-                statement = (
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id == message_id,
-                        OutboxMessage.status == SENDING,
-                        OutboxMessage.claimed_at < stale_before,
-                    )
-                    .values(
-                        claimed_at=now,
-                        attempts=OutboxMessage.attempts + 1,
-                        interruptions=OutboxMessage.interruptions + 1,
-                    )
-                )
-            # Another sender may have claimed it between the select and here: then no row comes back.
-            row = (await self.session.execute(statement.returning(*CLAIMED_COLUMNS))).first()
-            if row is not None:
-                claimed.append(row)
+        interrupted = case((OutboxMessage.status == SENDING, 1), else_=0)
+        rows = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(chosen), _due(now, stale_before))
+            .values(
+                status=SENDING,
+                claimed_at=now,
+                attempts=OutboxMessage.attempts + 1,
+                interruptions=OutboxMessage.interruptions + interrupted,
+            )
+            .returning(*CLAIMED_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = list(rows.all())
         refused = await self.undeliverable({row.to_address for row in claimed})
         return [Claimed(**row._mapping, undeliverable=row.to_address in refused) for row in claimed]
 
