@@ -470,7 +470,9 @@ async def bench_digests(
     finally:
         sink.terminate()
         sink.wait(timeout=20)
-    checks = [line for line in run.output.splitlines() if "companies considered" in line]
+    # The command's summary, however its console wrapped it.
+    summary_at = run.output.find("companies considered")
+    checks = [" ".join(run.output[summary_at:].split())] if summary_at >= 0 else []
     return DigestBenchResult(
         companies=prepared.companies,
         stored_rows=prepared.stored_rows,

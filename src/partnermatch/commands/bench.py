@@ -53,6 +53,12 @@ def load_options(requests: int) -> Callable[[Callable[..., None]], Callable[...,
     return apply
 
 
+def wide_console() -> Console:
+    """The figures' console: into a file or pipe, wide enough for one line per table row."""
+    out = Console()
+    return out if out.is_terminal else Console(width=150)
+
+
 @bench.command("import")
 @click.option("--companies", type=click.IntRange(min=1), default=20_000, show_default=True)
 @click.option("--leads", type=click.IntRange(min=1), default=10_000, show_default=True)
@@ -151,9 +157,7 @@ def bench_portal_command(
             console=console,
         )
     )
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=150)  # into a file or pipe: one line per row
+    out = wide_console()
     out.print(portal_table(result, f"recommendations: page and JSON, SQLite, {workers} worker(s)"))
     for line in [*result.checks, result.load_before, result.load_after, *summary(result)]:
         out.print(line, highlight=False)
@@ -196,9 +200,7 @@ def bench_digests_command(
                 report=lambda line: console.print(line, highlight=False),
             )
         )
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=150)
+    out = wide_console()
     out.print(digest_table(result))
     for line in [*result.checks, result.load_before, result.load_after, *digest_summary(result)]:
         out.print(line, highlight=False)
