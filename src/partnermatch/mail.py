@@ -16,8 +16,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
 from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
@@ -64,19 +70,48 @@ class Mailer(Protocol):
         how many were removed."""
 
 
-def compose(sender: str, mail: Mail) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = mail.to
-    message["Subject"] = mail.subject
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = QP
+# The longest line SMTP carries (RFC 5321), without its CRLF.
+SMTP_LINE = 998
+# Headers are not folded below that: a folded List-Unsubscribe reads back with a leading space.
+OUTGOING = compat32.clone(max_line_length=SMTP_LINE)
+
+
+def compose(sender: str, mail: Mail) -> Message:
+    """The message as it goes out: text, or text and HTML as alternatives, UTF-8 in quoted-printable
+    (links stay readable in the raw message).
+
+    Built with the email package's classic (compat32) classes: its default policy parses every header
+    it is given, which made composing a digest cost more than handing it to the mail server."""
+    text = _text_part(mail.body, "plain")
+    message: Message = text
+    if mail.html is not None:
+        message = MIMEMultipart("alternative", policy=OUTGOING)
+        message.attach(text)
+        message.attach(_text_part(mail.html, "html"))
+    message["From"] = _header(sender)
+    message["To"] = _header(mail.to)
+    message["Subject"] = _header(mail.subject)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = mail.message_id or make_msgid(domain="partnermatch.invalid")
     for name, value in mail.headers:
-        message[name] = value
-    message.set_content(mail.body)
-    if mail.html is not None:
-        message.add_alternative(mail.html, subtype="html")
+        message[name] = _header(value)
     return message
+
+
+def _text_part(body: str, subtype: str) -> Message:
+    """7bit where the text allows (ASCII, lines within SMTP's 998), else quoted-printable UTF-8."""
+    if body.isascii() and all(len(line) <= SMTP_LINE for line in body.splitlines()):
+        return MIMEText(body, subtype, "us-ascii", policy=OUTGOING)
+    part = MIMENonMultipart("text", subtype, policy=OUTGOING, charset="utf-8")
+    part.set_payload(body, UTF8)
+    return part
+
+
+def _header(value: str) -> str:
+    # RFC 2047 for anything beyond ASCII ("Grüße", a company's name in a subject).
+    return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 def _folded(addresses: Iterable[str]) -> set[str]:
@@ -192,7 +227,7 @@ class SmtpMailer:
         self._client, self._sent_on_client = client, 0
         return client
 
-    def _deliver(self, message: EmailMessage) -> None:
+    def _deliver(self, message: Message) -> None:
         client = self._connected()
         self._sent_on_client += 1
         client.send_message(message)
