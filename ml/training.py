@@ -31,6 +31,7 @@ from partnermatch.ranking.data import (
 )
 from partnermatch.ranking.estimators import LeadRanker, MissionRanker, MonotoneCalibrator
 from partnermatch.ranking.features import (
+    DAY,
     FEATURE_NAMES,
     KIND_FEATURE,
     State,
@@ -106,6 +107,22 @@ class TrainingPairs:
     weight_no_ipw: np.ndarray
     query: np.ndarray
     candidate_recall: float
+    relevant: int = 0
+    """Relevant pairs of the window (candidates or not)."""
+
+
+def _concatenate(parts: list[TrainingPairs]) -> TrainingPairs:
+    total = sum(p.relevant for p in parts)
+    found = sum(p.candidate_recall * p.relevant for p in parts)
+    return TrainingPairs(
+        np.vstack([p.X for p in parts]),
+        np.concatenate([p.y for p in parts]),
+        np.concatenate([p.weight for p in parts]),
+        np.concatenate([p.weight_no_ipw for p in parts]),
+        np.concatenate([p.query for p in parts]),
+        found / max(total, 1),
+        total,
+    )
 
 
 class RankingTrainer(BaseEstimator):  # type: ignore[misc]
@@ -121,8 +138,14 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         # seeds (cold start equal) for 60 % of the trees, which is most of a full recompute's time.
         max_iter: int = 150,
         learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 40,
+        l2_regularization: float = 1.0,
         holdout_share: float = 0.2,
         chunk_size: int = 400,
+        snapshots: int = 1,
+        window_days: float | None = None,
+        labels_until_cutoff: bool = False,
         random_state: int = 0,
     ) -> None:
         self.per_source = per_source
@@ -131,8 +154,14 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         self.svd_components = svd_components
         self.max_iter = max_iter
         self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
         self.holdout_share = holdout_share
         self.chunk_size = chunk_size
+        self.snapshots = snapshots
+        self.window_days = window_days
+        self.labels_until_cutoff = labels_until_cutoff
         self.random_state = random_state
 
     def fit(self, ds: Dataset, cutoff: float | None = None) -> RankingTrainer:
@@ -153,9 +182,18 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         model.vocabulary_, model.text_ = fit_text(ds, self.svd_components)
         companies = encode_companies(model.vocabulary_, model.text_, ds.companies)
         leads = encode_leads(model.vocabulary_, model.text_, ds.leads)
-        state = build_state(ds, validation, model.vocabulary_, model.text_, companies, leads)
         model.propensity_ = propensities(ds, validation)
-        pairs = self._training_pairs(ds, state, validation, cutoff, model.propensity_)
+        windows = self._windows(validation, cutoff)
+        parts = []
+        states = []
+        for k, (start, end) in enumerate(windows):
+            state = build_state(ds, start, model.vocabulary_, model.text_, companies, leads)
+            states.append(state)
+            part = self._training_pairs(ds, state, start, end, propensities(ds, start))
+            # Query ids stay distinct across snapshots: one company in two windows is two queries.
+            part.query = part.query + k * len(ds.companies)
+            parts.append(part)
+        pairs = _concatenate(parts)
         rng = np.random.default_rng(self.random_state)
         queries = np.unique(pairs.query)
         holdout_queries = rng.choice(queries, size=int(len(queries) * self.holdout_share), replace=False)
@@ -164,6 +202,9 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         params: dict[str, Any] = {
             "max_iter": self.max_iter,
             "learning_rate": self.learning_rate,
+            "max_leaf_nodes": self.max_leaf_nodes,
+            "min_samples_leaf": self.min_samples_leaf,
+            "l2_regularization": self.l2_regularization,
             "categorical_features": (KIND_FEATURE,),
         }
         # Two views of the same data: positives weighted by grade x inverse propensity of the logged position,
@@ -205,7 +246,8 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         model.holdout_metrics_["candidate_recall_validation"] = pairs.candidate_recall
         model.holdout_metrics_.update(model.selection_)
         model.holdout_metrics_["training_pairs"] = int(train.sum())
-        model.mission_ranker_ = self._fit_missions(ds, state, cutoff)
+        model.holdout_metrics_["label_windows"] = len(windows)
+        model.mission_ranker_ = self._fit_missions(ds, states[0], cutoff)
         model.state_ = build_state(ds, cutoff, model.vocabulary_, model.text_, companies, leads)
         model.city_names_ = dict(ds.city_names)
         model.city_languages_ = dict(ds.city_languages)
@@ -214,6 +256,21 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         model.fit_seconds_ = time.perf_counter() - started
         self.model_ = model
         return self
+
+    def _windows(self, validation: float, cutoff: float) -> list[tuple[float, float]]:
+        """Label windows before the cutoff, most recent first: [start, end) with features as of start.
+
+        ``window_days`` unset: the one validation window [T_val, T). Otherwise ``snapshots`` back-to-back
+        windows of that length ending at T; each adds positives whose features are as of its own start, so
+        time features and behaviour take the values they had then.
+        """
+        if self.window_days is None:
+            return [(validation, cutoff)]
+        length = self.window_days * DAY
+        starts = [cutoff - (k + 1) * length for k in range(max(1, self.snapshots))]
+        if self.labels_until_cutoff:
+            return [(start, cutoff) for start in starts]
+        return [(start, start + length) for start in starts]
 
     def _training_pairs(
         self, ds: Dataset, state: State, start: float, end: float, propensity_by_position: np.ndarray
@@ -281,6 +338,7 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
             np.concatenate(w0_parts),
             np.concatenate(q_parts),
             found / max(total, 1),
+            total,
         )
 
     def _tune_blend(self, model: RankingModel, pairs: TrainingPairs) -> np.ndarray:
