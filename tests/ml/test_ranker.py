@@ -17,7 +17,7 @@ from partnermatch.cli import cli
 from partnermatch.ranking.artifact import ArtifactRefused, load, save
 from partnermatch.ranking.data import Dataset, default_cutoff, load_dataset, parse_time
 from partnermatch.ranking.estimators import FlatForest
-from partnermatch.ranking.features import FEATURE_NAMES, KIND_FEATURE
+from partnermatch.ranking.features import DAY, FEATURE_NAMES, KIND_FEATURE, lead_blocks, open_leads, stack
 from partnermatch.ranking.model import ProfiledState, RankingModel
 from partnermatch.ranking.reasons import sentence
 
@@ -282,3 +282,40 @@ def test_the_flat_forest_gives_scikit_learns_scores(artifact: Path) -> None:
         )
         assert "_flat" in ranker.__dict__
         assert "_flat" not in ranker.__getstate__()
+
+
+def test_a_leads_score_moves_as_its_deadline_approaches_without_retraining(artifact: Path) -> None:
+    """Time features come from the time of scoring: the same fitted state and model, asked on the days up to
+    a lead's deadline, see the deadline come nearer and score the lead differently."""
+    model = load(artifact)
+    state = model.state_
+    leads = open_leads(state)
+    dated = leads[np.isfinite(state.leads.deadline_end[leads])]
+    dated = dated[state.leads.deadline_end[dated] - state.at > 10 * DAY]
+    assert len(dated) >= 5
+    companies = np.arange(min(40, len(state.companies.ids)))
+    days_left = np.array([10.0, 7.0, 4.0, 1.0])
+    scores = []
+    for days in days_left:
+        # Each lead asked ``days`` before its own deadline.
+        per_lead = []
+        for lead in dated:
+            now = float(state.leads.deadline_end[lead]) - days * DAY
+            blocks = lead_blocks(state, companies, np.array([lead]), at=now)
+            np.testing.assert_allclose(blocks["days_to_deadline"], days, rtol=1e-5)
+            np.testing.assert_allclose(
+                blocks["lead_age_days"], (now - state.leads.published[lead]) / DAY, rtol=1e-5
+            )
+            X = stack(blocks, np.arange(len(companies)), np.zeros(len(companies), dtype=np.int64))
+            per_lead.append(model.score_pairs(X, model.blend_score(blocks)[:, 0]))
+            if days == days_left[-1]:
+                ranked = model.rank(state.companies.ids[0], [state.leads.ids[lead]], limit=1, now=now)
+                assert ranked[0].score == pytest.approx(float(model.probability(per_lead[-1][:1])[0]))
+        scores.append(np.stack(per_lead))
+    # Without a time, features are as of the state's (the training cutoff's) time, as before.
+    default = lead_blocks(state, companies, dated)
+    np.testing.assert_allclose(
+        default["days_to_deadline"][0], (state.leads.deadline_end[dated] - state.at) / DAY, rtol=1e-5
+    )
+    changed = np.mean([np.abs(scores[-1] - scores[0]) > 1e-9])
+    assert changed > 0.5
