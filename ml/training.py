@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from ml.metrics import mean_ndcg, query_groups
@@ -146,6 +148,8 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         snapshots: int = 1,
         window_days: float | None = None,
         labels_until_cutoff: bool = False,
+        retrieval_k: int = 0,
+        sample_outside_candidates: bool = False,
         random_state: int = 0,
     ) -> None:
         self.per_source = per_source
@@ -162,6 +166,8 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         self.snapshots = snapshots
         self.window_days = window_days
         self.labels_until_cutoff = labels_until_cutoff
+        self.retrieval_k = retrieval_k
+        self.sample_outside_candidates = sample_outside_candidates
         self.random_state = random_state
 
     def fit(self, ds: Dataset, cutoff: float | None = None) -> RankingTrainer:
@@ -176,7 +182,9 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
             cutoff = float(max(latest)) + 1.0
         before = it.take(it.at < cutoff)
         validation = default_cutoff(before)
-        model = RankingModel(per_source=self.per_source, chunk_size=self.chunk_size)
+        model = RankingModel(
+            per_source=self.per_source, chunk_size=self.chunk_size, retrieval_k=self.retrieval_k
+        )
         model.cutoff_ = cutoff
         model.validation_cutoff_ = validation
         model.vocabulary_, model.text_ = fit_text(ds, self.svd_components)
@@ -216,6 +224,8 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
             pairs.X[train], pairs.y[train], pairs.weight_no_ipw[train]
         )
         model.medians_ = np.nanmedian(pairs.X[pairs.y == 0], axis=0)
+        if self.retrieval_k:
+            model.retrieval_ = first_stage(pairs.X[train], pairs.y[train], pairs.weight_no_ipw[train])
         model.blend_ = self._tune_blend(model, pairs)
         X_hold, y_hold = pairs.X[hold], pairs.y[hold]
         q_hold = query_groups(pairs.query[hold])
@@ -237,10 +247,13 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         model.selection_["blend_weight"] = best_weight
         # Calibration weights: positives count once, sampled negatives for all they stand for.
         calibration_weight = np.where(pairs.y >= 1, 1.0, pairs.weight_no_ipw)
+        final_hold = 0.5 * (s_ipw + s_grade) + best_weight * blend_hold
         model.calibrator_ = MonotoneCalibrator().fit(
-            0.5 * (s_ipw + s_grade) + best_weight * blend_hold,
-            y_hold >= 1,
-            sample_weight=calibration_weight[hold],
+            final_hold, y_hold >= 1, sample_weight=calibration_weight[hold]
+        )
+        # Plain isotonic regression on the same pairs: the evaluation's yardstick for the calibrator.
+        model.isotonic_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            final_hold, (y_hold >= 1).astype(float), sample_weight=calibration_weight[hold]
         )
         model.holdout_metrics_ = self._holdout_metrics(model, pairs, hold)
         model.holdout_metrics_["candidate_recall_validation"] = pairs.candidate_recall
@@ -307,8 +320,11 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
             found += int((candidates & (label > 0)).sum())
             total += int((label > 0).sum())
             keys = rows[:, None] * n_l + universe[None, :]
-            was_exposed = np.isin(keys, exposed_keys) & candidates
-            unexposed = candidates & ~was_exposed & (label == 0)
+            # Negatives come from the candidates (what the model will score), or from every lead the company
+            # could be shown, which the learned first stage that widens the candidates needs to see.
+            pool = ~excluded if self.sample_outside_candidates else candidates
+            was_exposed = np.isin(keys, exposed_keys) & pool
+            unexposed = pool & ~was_exposed & (label == 0)
             count = np.maximum(unexposed.sum(axis=1, keepdims=True), 1)
             rate = np.minimum(1.0, self.negatives_per_query / count)
             sampled = unexposed & (rng.random(candidates.shape) < rate)
@@ -405,6 +421,16 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         if not X_parts or sum(int((y > 0).sum()) for y in y_parts) < 5:
             return None
         return MissionRanker(random_state=self.random_state).fit(np.vstack(X_parts), np.concatenate(y_parts))
+
+
+def first_stage(X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weights of a logistic regression of interest on every feature (missing ones as zero), per raw feature
+    value: a linear score cheap enough for every (company, open lead) cell, which picks candidates that
+    the hand-made sources miss."""
+    Z = np.nan_to_num(X.astype(np.float64))
+    mean, scale = Z.mean(axis=0), Z.std(axis=0) + 1e-6
+    model = LogisticRegression(C=1.0, max_iter=500).fit((Z - mean) / scale, y >= 1, sample_weight=weight)
+    return np.asarray(model.coef_[0] / scale, dtype=np.float64)
 
 
 def fit_model(ds: Dataset, params: Mapping[str, Any]) -> RankingModel:

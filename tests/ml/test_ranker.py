@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,16 @@ def test_evaluate_command_writes_rankings_report_and_plots(dataset_dir: Path, tm
     )
     assert 0 <= report["candidate_generation"]["candidate_recall"] <= 1
     plots = sorted((tmp_path / "plots").glob("*.png"))
-    assert [p.name for p in plots] == ["leads_ndcg_at_k.png", "leads_slices_ndcg10.png"]
+    assert [p.name for p in plots] == [
+        "calibration_reliability.png",
+        "leads_ndcg_at_k.png",
+        "leads_slices_ndcg10.png",
+    ]
+    calibration = report["calibration"]
+    assert set(calibration) == {"monotone", "isotonic"}
+    for c in calibration.values():
+        assert 0 <= c["ece"] <= 1
+        assert sum(p["pairs"] for p in c["curve"]) == c["pairs"] > 0
     for plot in plots:
         with Image.open(plot) as image:
             assert image.width >= 600
@@ -319,3 +329,41 @@ def test_a_leads_score_moves_as_its_deadline_approaches_without_retraining(artif
     )
     changed = np.mean([np.abs(scores[-1] - scores[0]) > 1e-9])
     assert changed > 0.5
+
+
+def test_evaluate_command_on_several_datasets_prints_one_table_with_the_mean_gain(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    second = tmp_path / "second"
+    shutil.copytree(dataset_dir, second)
+    listing = tmp_path / "datasets.txt"
+    listing.write_text(f"# the shared small dataset and its copy\n{second.name}\n")
+    report_out = tmp_path / "report.json"
+    arguments = [
+        "evaluate",
+        str(dataset_dir),
+        str(listing),
+        "--report-out",
+        str(report_out),
+        "--max-iter",
+        "20",
+    ]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    assert "mean over datasets" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["datasets"]) == {dataset_dir.name, "second"}
+    summary = report["across"]
+    gains = []
+    for name, single in report["datasets"].items():
+        leads = single["leads"]
+        best = max(
+            ("random", "popularity", "sector rule", "tfidf cosine", "tuned blend"),
+            key=lambda m: leads[m]["all"]["ndcg@10"],
+        )
+        entry = summary["datasets"][name]["leads"]
+        assert entry["best_baseline"] == best
+        expected = leads["learned"]["all"]["ndcg@10"] / leads[best]["all"]["ndcg@10"] - 1
+        assert entry["gain"] == pytest.approx(expected)
+        gains.append(expected)
+    assert summary["mean_gain"]["leads"] == pytest.approx(sum(gains) / 2)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from sklearn.isotonic import IsotonicRegression
 
 from partnermatch.ranking.data import Companies, Leads
 from partnermatch.ranking.estimators import LeadRanker, MissionRanker, MonotoneCalibrator
@@ -126,10 +127,17 @@ class RankingModel:
     parameters_: dict[str, Any]
     """The trainer's parameters, for the artifact's record."""
     fit_seconds_: float
+    retrieval_: F64 | None = None
+    """Per feature (``FEATURE_NAMES``), the weight of the learned first stage: a linear score over every
+    cell of a block whose best ``retrieval_k`` leads join the candidates. None (an older artifact): none."""
+    retrieval_k: int = 0
+    isotonic_: IsotonicRegression | None = None
+    """Plain isotonic regression fitted beside ``calibrator_``, kept for the evaluation's comparison."""
 
-    def __init__(self, per_source: int, chunk_size: int) -> None:
+    def __init__(self, per_source: int, chunk_size: int, retrieval_k: int = 0) -> None:
         self.per_source = per_source
         self.chunk_size = chunk_size
+        self.retrieval_k = retrieval_k
 
     # ----------------------------------------------------------------- scores
 
@@ -160,8 +168,26 @@ class RankingModel:
         """Calibrated probability of interest for final raw scores."""
         return np.asarray(self.calibrator_.predict(np.asarray(raw)), dtype=np.float64)
 
+    def retrieval_score(self, blocks: Mapping[str, F32]) -> F32:
+        """The learned first stage's score of every cell of a block (missing features count as zero)."""
+        total = np.zeros(blocks["nace_depth"].shape, dtype=np.float32)
+        if self.retrieval_ is not None:
+            for name, weight in zip(FEATURE_NAMES, self.retrieval_, strict=True):
+                if weight:
+                    total += np.float32(weight) * np.nan_to_num(blocks[name])
+        return total
+
     def candidates(self, blocks: Mapping[str, F32], excluded: Bool | None = None) -> Bool:
+        """Union of the hand-made sources' top leads and the learned first stage's best ``retrieval_k``
+        (those among leads not excluded, so that exclusions do not use up its places)."""
         mask = candidate_mask(dict(blocks), self.per_source)
+        nl = mask.shape[1]
+        if self.retrieval_ is not None and 0 < self.retrieval_k < nl:
+            score = self.retrieval_score(blocks)
+            if excluded is not None:
+                score = np.where(excluded, -np.inf, score)
+            top = np.argpartition(-score, self.retrieval_k - 1, axis=1)[:, : self.retrieval_k]
+            mask[np.arange(mask.shape[0])[:, None], top] = True
         return mask if excluded is None else mask & ~excluded
 
     def learned_block(self, blocks: Mapping[str, F32], candidates: Bool, variant: str = "final") -> F64:
