@@ -1,11 +1,11 @@
 """Fitting the ranking model (``partnermatch.ranking.model.RankingModel``) on a dataset.
 
-Training follows the evaluation protocol one step earlier: inside the data it is given
-(everything before the cutoff T), a validation cutoff T_val is chosen by the same
-rule (80 % of the positives before T), features are computed as of T_val, and the
-labels are what companies did in [T_val, T) -- every positive, whether it came from
-the recommended list or from the company's own search. At serving time the
-features are recomputed as of T with the same model.
+Training follows the evaluation protocol one step earlier, several times: inside the data it is
+given (everything before the cutoff T), ``snapshots`` back-to-back windows of ``window_days`` end at
+T; in each, features are computed as of its start and the labels are what companies did within it --
+every positive, whether it came from the recommended list or from the company's own search. (Without
+``window_days``: one window from a validation cutoff T_val, chosen by the protocol's own rule, 80 % of
+the positives before T, to T.) At serving time the features are recomputed as of T with the same model.
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         per_source: int = 120,
-        negatives_per_query: int = 80,
+        # 40 unexposed negatives per company and window: with three windows, as many pairs as 80 in one.
+        negatives_per_query: int = 40,
         ipw_clip: float = 10.0,
         svd_components: int = 96,
         # 150 rounds at 0.1 rather than 250 at 0.06: NDCG@10 within 2 % over three generated 10,000 x 5,000
@@ -145,8 +146,10 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         l2_regularization: float = 1.0,
         holdout_share: float = 0.2,
         chunk_size: int = 400,
-        snapshots: int = 1,
-        window_days: float | None = None,
+        # Three back-to-back four-week windows before the cutoff rather than the one validation window:
+        # NDCG@10 +4 % on independent-small and +5 % on independent-medium, -1 % on generated seed 1.
+        snapshots: int = 3,
+        window_days: float | None = 28.0,
         labels_until_cutoff: bool = False,
         retrieval_k: int = 0,
         sample_outside_candidates: bool = False,
@@ -191,7 +194,10 @@ class RankingTrainer(BaseEstimator):  # type: ignore[misc]
         companies = encode_companies(model.vocabulary_, model.text_, ds.companies)
         leads = encode_leads(model.vocabulary_, model.text_, ds.leads)
         model.propensity_ = propensities(ds, validation)
-        windows = self._windows(validation, cutoff)
+        # Windows without a labelled company (before the data begins) add nothing; with none at all, the
+        # validation window alone.
+        windows = [w for w in self._windows(validation, cutoff) if window_labels(ds, *w)]
+        windows = windows or [(validation, cutoff)]
         parts = []
         states = []
         for k, (start, end) in enumerate(windows):
