@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.metrics import evaluate_rankings
+from ml.metrics import calibration, evaluate_rankings
 from ml.training import RankingTrainer, interacted_before, mission_matrix, past_missions
 from partnermatch.ranking.data import (
     LEAD_KINDS,
@@ -26,7 +26,7 @@ from partnermatch.ranking.data import (
     describe_time,
 )
 from partnermatch.ranking.features import open_leads
-from partnermatch.ranking.model import BLEND_FEATURES, RankingModel, ScoredChunk, top_k
+from partnermatch.ranking.model import BLEND_FEATURES, CANDIDATE_OFFSET, RankingModel, ScoredChunk, top_k
 
 # Length of every ranking the protocol scores.
 TOP_N = 100
@@ -42,6 +42,8 @@ METHODS = (
     "learned: no-IPW model",
 )
 MISSION_METHODS = ("random", "sector rule", "learned")
+# The methods the learned ranker is compared with: the best of them on a dataset is its "best baseline".
+BASELINES = ("random", "popularity", "sector rule", "tfidf cosine", "tuned blend")
 Rankings = dict[str, dict[str, list[str]]]
 
 
@@ -100,6 +102,7 @@ def rank_all(
     rankings: Rankings = {m: {} for m in methods}
     lead_ids = np.array(snap.leads.ids, dtype=object)
     candidate_hits = [0, 0]  # relevant pairs among the candidates, relevant pairs
+    calibration_parts: list[tuple[np.ndarray, np.ndarray]] = []  # candidates' raw scores, relevance
 
     def rank_chunk(chunk: ScoredChunk) -> None:
         blocks, candidates, excluded = chunk.blocks, chunk.candidates, chunk.excluded
@@ -138,11 +141,34 @@ def rank_all(
                     if g >= 1 and k is not None:
                         candidate_hits[1] += 1
                         candidate_hits[0] += int(candidates[i, k])
+            relevant = np.zeros(candidates.shape, dtype=bool)
+            for i, c in enumerate(companies):
+                for lead_id, g in relevance.get(snap.companies.ids[c], {}).items():
+                    k = position.get(lead_id)
+                    if g >= 1 and k is not None:
+                        relevant[i, k] = True
+            cells = candidates & ~excluded
+            calibration_parts.append((chunk.score[cells] - CANDIDATE_OFFSET, relevant[cells]))
 
     model.score_in_chunks(state, rows, universe, TOP_N, rank_chunk, seen)
     found, total = candidate_hits
     rankings = {m: r for m, r in rankings.items() if r}
-    return rankings, {"candidate_recall": found / max(total, 1), "relevant_pairs": total}
+    info: dict[str, Any] = {"candidate_recall": found / max(total, 1), "relevant_pairs": total}
+    if calibration_parts:
+        raw = np.concatenate([r for r, _ in calibration_parts])
+        relevant = np.concatenate([y for _, y in calibration_parts])
+        info["calibration"] = calibration_report(model, raw, relevant)
+    return rankings, info
+
+
+def calibration_report(model: RankingModel, raw: np.ndarray, relevant: np.ndarray) -> dict[str, Any]:
+    """Calibration on the holdout (the candidates of every query after the cutoff, relevant or not): the
+    model's strictly monotone calibrator, and plain isotonic regression fitted on the same validation pairs
+    (where the artifact has it) for comparison."""
+    report = {"monotone": calibration(model.probability(raw), relevant)}
+    if model.isotonic_ is not None:
+        report["isotonic"] = calibration(model.isotonic_.predict(raw), relevant)
+    return report
 
 
 def rank_missions(model: RankingModel, snap: Dataset, mission_ids: Iterable[str], seed: int = 0) -> Rankings:
@@ -213,6 +239,7 @@ def evaluate(
     queries = sorted(relevance)
     rank_started = time.perf_counter()
     rankings, candidate = rank_all(model, snap, queries, relevance=relevance)
+    calibration_of = candidate.pop("calibration", {})
     rank_seconds = time.perf_counter() - rank_started
     catalogue = open_leads(model.state_)
     catalogue_ids = {snap.leads.ids[j] for j in catalogue}
@@ -254,7 +281,12 @@ def evaluate(
         "lead_queries": len(queries),
         "cold_start_queries": len(cold),
         "catalogue": n_catalogue,
-        "candidate_generation": {**candidate, "per_source": model.per_source},
+        "candidate_generation": {
+            **candidate,
+            "per_source": model.per_source,
+            "retrieval_k": model.retrieval_k,
+        },
+        "calibration": calibration_of,
         "ipw": {
             "learned": "mean of the IPW and no-IPW models plus the tuned blend times blend_weight",
             "learned: IPW model": "positives weighted by grade x inverse propensity of the logged position",
@@ -277,6 +309,59 @@ def evaluate(
         "missions": mission_rankings.get("learned", {}),
     }
     return report
+
+
+def across(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One summary of several datasets' reports: per dataset and task, each method's NDCG@10 (overall and
+    cold start), the best baseline and the learned ranker's relative gain over it; and per task the mean
+    of those gains over the datasets (each dataset counts once, whatever its size)."""
+    datasets: dict[str, Any] = {}
+    gains: dict[str, list[float]] = {"leads": [], "missions": [], "leads cold start": []}
+    for name, report in reports.items():
+        entry: dict[str, Any] = {
+            "candidate_recall": report["candidate_generation"]["candidate_recall"],
+            "train_seconds": report["train_seconds"],
+        }
+        for task in ("leads", "missions"):
+            methods = report[task]
+            if "learned" not in methods:
+                continue
+            slices = ("all", "cold start") if task == "leads" else ("all",)
+            for part in slices:
+                ndcg = {m: methods[m][part]["ndcg@10"] for m in methods if part in methods[m]}
+                baselines = {m: v for m, v in ndcg.items() if m in BASELINES}
+                if not baselines:
+                    continue
+                best = max(baselines, key=lambda m: baselines[m])
+                key = task if part == "all" else f"{task} {part}"
+                gain = ndcg["learned"] / baselines[best] - 1.0 if baselines[best] > 0 else float("nan")
+                entry[key] = {"ndcg@10": ndcg, "best_baseline": best, "gain": gain}
+                if part == "all":
+                    entry[key]["recall@50"] = methods["learned"]["all"]["recall@50"]
+                if np.isfinite(gain):
+                    gains[key].append(gain)
+        datasets[name] = entry
+    return {
+        "datasets": datasets,
+        "mean_gain": {k: float(np.mean(v)) for k, v in gains.items() if v},
+    }
+
+
+def across_rows(summary: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Rows of the cross-dataset table: dataset, task, method, NDCG@10, gain of the learned ranker."""
+    rows: list[tuple[str, ...]] = []
+    for name, entry in summary["datasets"].items():
+        for key in ("leads", "leads cold start", "missions"):
+            part = entry.get(key)
+            if part is None:
+                continue
+            for method, value in part["ndcg@10"].items():
+                mark = " (best baseline)" if method == part["best_baseline"] else ""
+                gain = f"{part['gain']:+.1%}" if method == "learned" else ""
+                rows.append((name, key, method + mark, f"{value:.4f}", gain))
+    for key, gain in summary["mean_gain"].items():
+        rows.append(("mean over datasets", key, "learned vs best baseline", "", f"{gain:+.1%}"))
+    return rows
 
 
 def write_rankings(
@@ -353,6 +438,29 @@ def plot(report: Mapping[str, Any], directory: Path) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = directory / "leads_slices_ndcg10.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    calibrations = {k: v for k, v in report.get("calibration", {}).items() if v.get("curve")}
+    if calibrations:
+        fig, ax = plt.subplots(figsize=(6, 6))
+        low = min(min(p["predicted"], p["observed"]) for c in calibrations.values() for p in c["curve"])
+        high = max(max(p["predicted"], p["observed"]) for c in calibrations.values() for p in c["curve"])
+        low = max(low, 1e-5)
+        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="perfect")
+        for name, c in calibrations.items():
+            points = [(p["predicted"], p["observed"]) for p in c["curve"]]
+            ax.plot(*zip(*points, strict=True), marker="o", label=f"{name} (ECE {c['ece']:.4f})")
+        # Interest is rare: most pairs sit near zero, which only logarithmic axes keep apart.
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("predicted probability of interest (bin mean)")
+        ax.set_ylabel("observed rate after the cutoff")
+        ax.set_title("calibration on the holdout: every query's candidates")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = directory / "calibration_reliability.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -107,3 +108,23 @@ def evaluate_rankings(
         "coverage@10": coverage_at(rankings.values(), catalogue_size, 10),
         "ndcg_curve": [float(v / n) for v in curve],
     }
+
+
+def calibration(probability: np.ndarray, relevant: np.ndarray, bins: int = 15) -> dict[str, Any]:
+    """Expected calibration error and the reliability curve of predicted probabilities against outcomes.
+
+    Bins hold equal numbers of pairs (by predicted probability): interest is rare, so equal-width bins
+    would put almost every pair in the first one. ECE is the pair-weighted mean gap between a bin's mean
+    prediction and its observed rate."""
+    p = np.asarray(probability, dtype=np.float64)
+    y = np.asarray(relevant, dtype=np.float64)
+    if len(p) == 0:
+        return {"ece": float("nan"), "pairs": 0, "curve": []}
+    order = np.argsort(p, kind="stable")
+    curve = []
+    ece = 0.0
+    for part in np.array_split(order, min(bins, len(p))):
+        mean_p, rate = float(p[part].mean()), float(y[part].mean())
+        ece += len(part) / len(p) * abs(mean_p - rate)
+        curve.append({"predicted": mean_p, "observed": rate, "pairs": len(part)})
+    return {"ece": ece, "pairs": len(p), "base_rate": float(y.mean()), "curve": curve}

@@ -2,9 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 from ml.metrics import (
     average_precision_at,
+    calibration,
     coverage_at,
     evaluate_rankings,
     mean_ndcg,
@@ -75,3 +77,14 @@ def test_mean_ndcg_ranks_each_query_by_its_own_scores() -> None:
     # Query 3 ranks its grade-1 pair above its grade-2 one; query 7 its positive last of three.
     expected = (ndcg([1, 2], [1, 2], 10) + ndcg([0, 0, 1], [0, 1, 0], 10)) / 2
     assert mean_ndcg(score, grade, groups) == pytest.approx(expected)
+
+
+def test_calibration_error_is_the_pair_weighted_gap_of_equal_count_bins() -> None:
+    predicted = np.array([0.1] * 10 + [0.5] * 10)
+    observed = np.array([1] + [0] * 9 + [1] * 5 + [0] * 5)
+    exact = calibration(predicted, observed, bins=2)
+    assert exact["ece"] == pytest.approx(0.0)
+    assert [b["observed"] for b in exact["curve"]] == pytest.approx([0.1, 0.5])
+    # Predicting 0.1 too high in every bin is an error of 0.1.
+    assert calibration(predicted + 0.1, observed, bins=2)["ece"] == pytest.approx(0.1)
+    assert sum(b["pairs"] for b in exact["curve"]) == 20

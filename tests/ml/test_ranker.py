@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from partnermatch.cli import cli
 from partnermatch.ranking.artifact import ArtifactRefused, load, save
 from partnermatch.ranking.data import Dataset, default_cutoff, load_dataset, parse_time
 from partnermatch.ranking.estimators import FlatForest
-from partnermatch.ranking.features import FEATURE_NAMES, KIND_FEATURE
+from partnermatch.ranking.features import DAY, FEATURE_NAMES, KIND_FEATURE, lead_blocks, open_leads, stack
 from partnermatch.ranking.model import ProfiledState, RankingModel
 from partnermatch.ranking.reasons import sentence
 
@@ -157,7 +158,16 @@ def test_evaluate_command_writes_rankings_report_and_plots(dataset_dir: Path, tm
     )
     assert 0 <= report["candidate_generation"]["candidate_recall"] <= 1
     plots = sorted((tmp_path / "plots").glob("*.png"))
-    assert [p.name for p in plots] == ["leads_ndcg_at_k.png", "leads_slices_ndcg10.png"]
+    assert [p.name for p in plots] == [
+        "calibration_reliability.png",
+        "leads_ndcg_at_k.png",
+        "leads_slices_ndcg10.png",
+    ]
+    calibration = report["calibration"]
+    assert set(calibration) == {"monotone", "isotonic"}
+    for c in calibration.values():
+        assert 0 <= c["ece"] <= 1
+        assert sum(p["pairs"] for p in c["curve"]) == c["pairs"] > 0
     for plot in plots:
         with Image.open(plot) as image:
             assert image.width >= 600
@@ -282,3 +292,78 @@ def test_the_flat_forest_gives_scikit_learns_scores(artifact: Path) -> None:
         )
         assert "_flat" in ranker.__dict__
         assert "_flat" not in ranker.__getstate__()
+
+
+def test_a_leads_score_moves_as_its_deadline_approaches_without_retraining(artifact: Path) -> None:
+    """Time features come from the time of scoring: the same fitted state and model, asked on the days up to
+    a lead's deadline, see the deadline come nearer and score the lead differently."""
+    model = load(artifact)
+    state = model.state_
+    leads = open_leads(state)
+    dated = leads[np.isfinite(state.leads.deadline_end[leads])]
+    dated = dated[state.leads.deadline_end[dated] - state.at > 10 * DAY]
+    assert len(dated) >= 5
+    companies = np.arange(min(40, len(state.companies.ids)))
+    days_left = np.array([10.0, 7.0, 4.0, 1.0])
+    scores = []
+    for days in days_left:
+        # Each lead asked ``days`` before its own deadline.
+        per_lead = []
+        for lead in dated:
+            now = float(state.leads.deadline_end[lead]) - days * DAY
+            blocks = lead_blocks(state, companies, np.array([lead]), at=now)
+            np.testing.assert_allclose(blocks["days_to_deadline"], days, rtol=1e-5)
+            np.testing.assert_allclose(
+                blocks["lead_age_days"], (now - state.leads.published[lead]) / DAY, rtol=1e-5
+            )
+            X = stack(blocks, np.arange(len(companies)), np.zeros(len(companies), dtype=np.int64))
+            per_lead.append(model.score_pairs(X, model.blend_score(blocks)[:, 0]))
+            if days == days_left[-1]:
+                ranked = model.rank(state.companies.ids[0], [state.leads.ids[lead]], limit=1, now=now)
+                assert ranked[0].score == pytest.approx(float(model.probability(per_lead[-1][:1])[0]))
+        scores.append(np.stack(per_lead))
+    # Without a time, features are as of the state's (the training cutoff's) time, as before.
+    default = lead_blocks(state, companies, dated)
+    np.testing.assert_allclose(
+        default["days_to_deadline"][0], (state.leads.deadline_end[dated] - state.at) / DAY, rtol=1e-5
+    )
+    changed = np.mean([np.abs(scores[-1] - scores[0]) > 1e-9])
+    assert changed > 0.5
+
+
+def test_evaluate_command_on_several_datasets_prints_one_table_with_the_mean_gain(
+    dataset_dir: Path, tmp_path: Path
+) -> None:
+    second = tmp_path / "second"
+    shutil.copytree(dataset_dir, second)
+    listing = tmp_path / "datasets.txt"
+    listing.write_text(f"# the shared small dataset and its copy\n{second.name}\n")
+    report_out = tmp_path / "report.json"
+    arguments = [
+        "evaluate",
+        str(dataset_dir),
+        str(listing),
+        "--report-out",
+        str(report_out),
+        "--max-iter",
+        "20",
+    ]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    assert "mean over datasets" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["datasets"]) == {dataset_dir.name, "second"}
+    summary = report["across"]
+    gains = []
+    for name, single in report["datasets"].items():
+        leads = single["leads"]
+        best = max(
+            ("random", "popularity", "sector rule", "tfidf cosine", "tuned blend"),
+            key=lambda m: leads[m]["all"]["ndcg@10"],
+        )
+        entry = summary["datasets"][name]["leads"]
+        assert entry["best_baseline"] == best
+        expected = leads["learned"]["all"]["ndcg@10"] / leads[best]["all"]["ndcg@10"] - 1
+        assert entry["gain"] == pytest.approx(expected)
+        gains.append(expected)
+    assert summary["mean_gain"]["leads"] == pytest.approx(sum(gains) / 2)

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnermatch.datasets.importer import import_dataset
+from partnermatch.recommendations import profiles
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.registry import ModelRegistry
 from partnermatch.recommendations.training import Trained, fit_and_save
@@ -61,3 +63,12 @@ async def active_model(db_session: AsyncSession, imported: Trial, tmp_path: Path
     row = await ModelRegistry(db_session).register(trained.metadata, str(trained.path))
     await db_session.flush()
     return row
+
+
+@pytest.fixture
+def held_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Scoring time held still (``held_clock[0]``, which a test may move): time features are computed as of
+    the moment of scoring, so paths compared score by score must score at one instant."""
+    clock = [time.time()]
+    monkeypatch.setattr(profiles, "scoring_time", lambda: clock[0])
+    return clock

@@ -219,3 +219,33 @@ async def test_a_lead_created_after_training_is_scored_on_its_first_day(
     company_id = UUID(items[0]["company_id"])
     body = await recommend(client, company_id, limit=100, city="warsaw")
     assert lead_id in {i["lead_id"] for i in body["items"] if i["method"] == "cold_start"}
+
+
+async def test_on_demand_scores_move_with_the_time_of_scoring_not_of_training(
+    client: Client, db_session: AsyncSession, active_model: ModelVersion, held_clock: list[float]
+) -> None:
+    """Lead age and days to the deadline are computed as the list is asked for: the same model, a few days
+    later, scores the same leads differently (and says so in the deadline reason)."""
+    company_id = await busiest_company(db_session)
+    first = await recommend(client, company_id, limit=100)
+    assert first["source"] == "on_demand"
+    deadlines = {
+        str(lead_id): deadline
+        for lead_id, deadline in (await db_session.execute(select(Lead.id, Lead.deadline))).tuples().all()
+    }
+    held_clock[0] += 6 * 86_400.0
+    later = await recommend(client, company_id, limit=100)
+    assert later["model_version"] == first["model_version"]
+    before = {i["lead_id"]: i["score"] for i in first["items"]}
+    after = {i["lead_id"]: i["score"] for i in later["items"]}
+    # Leads whose deadline is at least a week away are recommendable at both times.
+    far = [
+        lead
+        for lead in before
+        if lead in after and (deadlines[lead] is None or deadlines[lead] > date.today() + timedelta(days=7))
+    ]
+    assert len(far) >= 10
+    # The session's model is small (20 boosting rounds), so only the leads whose trees split on their age or
+    # deadline within those six days move; the model-level test follows one lead to its deadline.
+    moved = [lead for lead in far if abs(after[lead] - before[lead]) > 1e-9]
+    assert moved

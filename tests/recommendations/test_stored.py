@@ -22,7 +22,7 @@ from partnermatch.ranking.reasons import EXPLAINABLE, NO_STRONG_REASON, explain_
 from partnermatch.recommendations import batch, refresh
 from partnermatch.recommendations.batch import approved_subjects, store
 from partnermatch.recommendations.models import ModelVersion, StoredRecommendation
-from partnermatch.recommendations.profiles import Subject, loaded_subjects, place
+from partnermatch.recommendations.profiles import Subject, external_key, loaded_subjects, place
 from partnermatch.recommendations.registry import load_model
 from partnermatch.recommendations.repository import SETTLED_KINDS
 from partnermatch.recommendations.service import LeadCandidateService
@@ -45,7 +45,7 @@ async def stored_rows(db_session: AsyncSession, **where: Any) -> list[StoredReco
 
 
 async def test_the_batch_stores_every_approved_companys_top_leads_as_on_demand_would_score_them(
-    client: Client, db_session: AsyncSession, active_model: ModelVersion
+    client: Client, db_session: AsyncSession, active_model: ModelVersion, held_clock: list[float]
 ) -> None:
     company_id = await busiest_company(db_session)
     on_demand = await recommend(client, company_id, limit=20)
@@ -341,7 +341,7 @@ async def test_a_recomputation_overtaken_by_a_later_change_writes_nothing(
 
 
 async def test_on_demand_scores_a_company_changed_since_training_from_its_new_profile_and_old_history(
-    client: Client, db_session: AsyncSession, active_model: ModelVersion
+    client: Client, db_session: AsyncSession, active_model: ModelVersion, held_clock: list[float]
 ) -> None:
     company_id = await busiest_company(db_session)
     before = (await recommend(client, company_id, limit=20))["items"]
@@ -383,7 +383,7 @@ async def test_a_sector_change_alone_marks_the_company_and_the_lead_as_changed(
 
 
 async def test_lead_candidates_score_a_lead_changed_since_training_from_its_new_profile_and_old_history(
-    db_session: AsyncSession, active_model: ModelVersion
+    db_session: AsyncSession, active_model: ModelVersion, held_clock: list[float]
 ) -> None:
     lead = await db_session.get_one(Lead, await busiest_open_lead(db_session))
     candidates = LeadCandidateService(db_session)
@@ -399,6 +399,42 @@ async def test_lead_candidates_score_a_lead_changed_since_training_from_its_new_
     model = load_model(active_model)
     companies = await approved_subjects(db_session, model, active_model)
     (subject,) = loaded_subjects(lead_index(model.state_), [lead], active_model.created_at)
-    raw, _ = refresh.score_lead(model, place(model, companies, [subject]))
+    raw, _ = refresh.score_lead(model, place(model, companies, [subject]), held_clock[0])
     expected = {c.id: float(p) for c, p in zip(companies, model.probability(raw), strict=True)}
     assert all(abs(expected[c.company.id] - c.score) < 1e-9 for c in after)
+
+
+async def test_on_demand_scores_a_lead_changed_since_training_from_its_current_profile(
+    client: Client, db_session: AsyncSession, active_model: ModelVersion, held_clock: list[float]
+) -> None:
+    """In another company's on-demand list, a lead edited after training is encoded from its current
+    profile (with the history the model knows), not scored as the model remembers it."""
+    company_id = await busiest_company(db_session)
+    first = await recommend(client, company_id, limit=100)
+    assert first["source"] == "on_demand"
+    lead_id = UUID(first["items"][-1]["lead_id"])
+    company = await db_session.get_one(Company, company_id)
+    model = load_model(active_model)
+    company_key = external_key(company.external_id, company.id)
+    lead = await db_session.get_one(Lead, lead_id)
+    lead_key = external_key(lead.external_id, lead.id)
+    remembered = model.rank(company_key, [lead_key], limit=1, now=held_clock[0])[0].score
+    # The lead now reads like the company's own profile.
+    edited = await client.patch(
+        f"/api/v1/leads/{lead_id}",
+        json={"title": company.name, "description": company.description, "sectors": list(company.sectors)},
+    )
+    assert edited.status_code == 200, edited.text
+    await db_session.refresh(lead)
+    assert lead.updated_at > active_model.created_at
+    answer = await recommend(client, company_id, limit=100)
+    assert answer["source"] == "on_demand"
+    items = {i["lead_id"]: i for i in answer["items"]}
+    assert str(lead_id) in items
+    assert items[str(lead_id)]["method"] == "learned"  # a known lead: its history still counts
+    (subject,) = loaded_subjects(lead_index(model.state_), [lead], active_model.created_at)
+    assert subject.profile is lead
+    placed = place(model, [Subject(company.id, company_key)], [subject])
+    current = model.rank(company_key, [lead_key], limit=1, state=placed.state, now=held_clock[0])[0].score
+    assert abs(items[str(lead_id)]["score"] - current) < 1e-9
+    assert abs(current - remembered) > 1e-6

@@ -495,8 +495,10 @@ class LeadView:
     division_profile_t: F32
     kind: I64
     city: I64
+    published: F64
+    deadline_end: F64
     constants: dict[str, F32]
-    """Features of the lead alone, one value per lead."""
+    """Features of the lead alone that do not depend on the time of scoring, one value per lead."""
 
 
 # Views kept per state: the batch path's lead universe, every open lead and a few more.
@@ -643,9 +645,6 @@ def _build_view(state: State, rows: I64) -> LeadView:
 
     lead("lead_kind", ld.kind[rows])
     lead("log_budget", ld.log_budget[rows])
-    lead("lead_age_days", (state.at - ld.published[rows]) / DAY)
-    to_deadline = (ld.deadline_end[rows] - state.at) / DAY
-    lead("days_to_deadline", np.where(np.isfinite(to_deadline), to_deadline, np.nan))
     positives = state.lead_positives[rows]
     lead("lead_positives", np.log1p(positives))
     lead("lead_views", np.log1p(state.lead_views[rows]))
@@ -665,12 +664,18 @@ def _build_view(state: State, rows: I64) -> LeadView:
         division_profile_t=np.ascontiguousarray(_normalize(_dense(l_div @ state.division_engagers)).T),
         kind=ld.kind[rows],
         city=ld.city[rows],
+        published=ld.published[rows],
+        deadline_end=ld.deadline_end[rows],
         constants=constants,
     )
 
 
-def lead_blocks(state: State, company_rows: I64, lead_rows: I64) -> dict[str, F32]:
+def lead_blocks(state: State, company_rows: I64, lead_rows: I64, at: float | None = None) -> dict[str, F32]:
     """Every feature as a dense (companies x leads) float32 matrix.
+
+    ``at``: the time of scoring, which the time features (lead age, days to the deadline, company age) are
+    computed as of; default the state's time. Behaviour stays as the state knows it: a model serving for
+    weeks ranks with the freshness of the day, from the history it was trained with.
 
     Training, evaluation, the batch path and on-demand requests all come here. A few companies (a request)
     are scored against the view of every lead and the wanted columns gathered, since each request's lead
@@ -682,9 +687,9 @@ def lead_blocks(state: State, company_rows: I64, lead_rows: I64) -> dict[str, F3
     key = np.ascontiguousarray(lead_rows).tobytes()
     if key not in views and len(company_rows) < _SMALL_CHUNK:
         every = np.arange(len(state.leads.ids), dtype=np.int64)
-        blocks = _blocks(state, company_rows, lead_view(state, every))
+        blocks = _blocks(state, company_rows, lead_view(state, every), at)
         return {name: np.ascontiguousarray(block[:, lead_rows]) for name, block in blocks.items()}
-    return _blocks(state, company_rows, lead_view(state, lead_rows))
+    return _blocks(state, company_rows, lead_view(state, lead_rows), at)
 
 
 def _take(matrix: Any, rows: I64) -> Any:
@@ -705,8 +710,9 @@ def _topic_product(a: F32, b: F32, few: bool) -> F32:
     return product
 
 
-def _blocks(state: State, company_rows: I64, view: LeadView) -> dict[str, F32]:
+def _blocks(state: State, company_rows: I64, view: LeadView, at: float | None = None) -> dict[str, F32]:
     c = state.companies
+    now = state.at if at is None else at
     nc, nl = len(company_rows), len(view.rows)
     out: dict[str, F32] = {}
     depth = np.zeros((nc, nl), dtype=np.float32)
@@ -745,14 +751,22 @@ def _blocks(state: State, company_rows: I64, view: LeadView) -> dict[str, F32]:
     def company(values: npt.ArrayLike) -> F32:
         return np.broadcast_to(np.asarray(values, dtype=np.float32)[:, None], (nc, nl))
 
-    year = 1970 + state.at / (365.25 * DAY)
+    def lead(values: F32) -> F32:
+        return np.broadcast_to(values[None, :], (nc, nl))
+
+    year = 1970 + now / (365.25 * DAY)
     out["log_employees"] = company(c.log_employees[company_rows])
     out["company_age"] = company(year - c.founded[company_rows])
     out["export"] = company(c.export[company_rows])
     for name, values in view.constants.items():
         out[name] = np.broadcast_to(values[None, :], (nc, nl))
+    out["lead_age_days"] = lead(((now - view.published) / DAY).astype(np.float32))
+    to_deadline = (view.deadline_end - now) / DAY
+    out["days_to_deadline"] = lead(np.where(np.isfinite(to_deadline), to_deadline, np.nan).astype(np.float32))
     out["company_positives"] = company(np.log1p(state.company_positives[company_rows]))
     out["company_views"] = company(np.log1p(state.company_views[company_rows]))
+    # As of the state's time, not of scoring: activity since then is unknown to the state, and counting the
+    # weeks since training as inactivity would mark every company as idle.
     out["days_since_active"] = company((state.at - state.company_last[company_rows]) / DAY)
     kinds = state.company_kinds[company_rows]
     total = kinds.sum(axis=1, keepdims=True)

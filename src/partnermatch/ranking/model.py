@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from sklearn.isotonic import IsotonicRegression
 
 from partnermatch.ranking.data import Companies, Leads
 from partnermatch.ranking.estimators import LeadRanker, MissionRanker, MonotoneCalibrator
@@ -126,10 +127,17 @@ class RankingModel:
     parameters_: dict[str, Any]
     """The trainer's parameters, for the artifact's record."""
     fit_seconds_: float
+    retrieval_: F64 | None = None
+    """Per feature (``FEATURE_NAMES``), the weight of the learned first stage: a linear score over every
+    cell of a block whose best ``retrieval_k`` leads join the candidates. None (an older artifact): none."""
+    retrieval_k: int = 0
+    isotonic_: IsotonicRegression | None = None
+    """Plain isotonic regression fitted beside ``calibrator_``, kept for the evaluation's comparison."""
 
-    def __init__(self, per_source: int, chunk_size: int) -> None:
+    def __init__(self, per_source: int, chunk_size: int, retrieval_k: int = 0) -> None:
         self.per_source = per_source
         self.chunk_size = chunk_size
+        self.retrieval_k = retrieval_k
 
     # ----------------------------------------------------------------- scores
 
@@ -160,8 +168,26 @@ class RankingModel:
         """Calibrated probability of interest for final raw scores."""
         return np.asarray(self.calibrator_.predict(np.asarray(raw)), dtype=np.float64)
 
+    def retrieval_score(self, blocks: Mapping[str, F32]) -> F32:
+        """The learned first stage's score of every cell of a block (missing features count as zero)."""
+        total = np.zeros(blocks["nace_depth"].shape, dtype=np.float32)
+        if self.retrieval_ is not None:
+            for name, weight in zip(FEATURE_NAMES, self.retrieval_, strict=True):
+                if weight:
+                    total += np.float32(weight) * np.nan_to_num(blocks[name])
+        return total
+
     def candidates(self, blocks: Mapping[str, F32], excluded: Bool | None = None) -> Bool:
+        """Union of the hand-made sources' top leads and the learned first stage's best ``retrieval_k``
+        (those among leads not excluded, so that exclusions do not use up its places)."""
         mask = candidate_mask(dict(blocks), self.per_source)
+        nl = mask.shape[1]
+        if self.retrieval_ is not None and 0 < self.retrieval_k < nl:
+            score = self.retrieval_score(blocks)
+            if excluded is not None:
+                score = np.where(excluded, -np.inf, score)
+            top = np.argpartition(-score, self.retrieval_k - 1, axis=1)[:, : self.retrieval_k]
+            mask[np.arange(mask.shape[0])[:, None], top] = True
         return mask if excluded is None else mask & ~excluded
 
     def learned_block(self, blocks: Mapping[str, F32], candidates: Bool, variant: str = "final") -> F64:
@@ -185,21 +211,30 @@ class RankingModel:
         top: int,
         visit: Callable[[ScoredChunk], None],
         excluded: Any | None = None,
+        at: float | None = None,
     ) -> None:
         """Every company's best ``top`` of ``lead_rows``, chunk by chunk, each chunk handed to ``visit``: the
         stored batch, the evaluation and the benchmark's full recompute all rank this way. ``excluded``: a
         sparse (companies x leads) matrix, in the positions of the rows given, of pairs never to recommend
         (settled, seen before). A chunk is gone before the next is computed: its blocks hold 30 features of
-        400 companies x every open lead (130 MB at 2,700 open leads), so no caller may keep one alive."""
+        400 companies x every open lead (130 MB at 2,700 open leads), so no caller may keep one alive.
+        ``at``: the time of scoring (time features; default the state's time)."""
         company_rows = np.asarray(company_rows, dtype=np.int64)
         lead_rows = np.asarray(lead_rows, dtype=np.int64)
         for part in chunks(len(company_rows), max(1, self.chunk_size)):
-            visit(self._scored_chunk(state, company_rows, lead_rows, part, top, excluded))
+            visit(self._scored_chunk(state, company_rows, lead_rows, part, top, excluded, at))
 
     def _scored_chunk(
-        self, state: State, company_rows: I64, lead_rows: I64, part: slice, top: int, excluded: Any | None
+        self,
+        state: State,
+        company_rows: I64,
+        lead_rows: I64,
+        part: slice,
+        top: int,
+        excluded: Any | None,
+        at: float | None,
     ) -> ScoredChunk:
-        blocks = lead_blocks(state, company_rows[part], lead_rows)
+        blocks = lead_blocks(state, company_rows[part], lead_rows, at)
         if excluded is None:
             mask = np.zeros((part.stop - part.start, len(lead_rows)), dtype=bool)
         else:
@@ -223,14 +258,15 @@ class RankingModel:
         now: float | None = None,
     ) -> list[RankedItem]:
         """The given leads' candidates for one company scored, best first, each with a calibrated probability
-        and reasons (a deadline counted from ``now``). Both must be known to ``state`` (default: the fitted
-        state; profiles the model lacks: :meth:`with_profiles`)."""
+        and reasons, with time features (lead age, days to the deadline) as of ``now`` (default: the state's
+        time). Both must be known to ``state`` (default: the fitted state; profiles the model lacks:
+        :meth:`with_profiles`)."""
         state, company_row = _company_row(self.state_ if state is None else state, company)
         index = lead_index(state)
         lead_rows = np.array([index[lead_id] for lead_id in leads], dtype=np.int64)
         if not len(lead_rows):
             return []
-        blocks = lead_blocks(state, np.array([company_row]), lead_rows)
+        blocks = lead_blocks(state, np.array([company_row]), lead_rows, now)
         # Only the company's candidates are scored, as in training, evaluation and the batch (where
         # non-candidates only ever fill in after every candidate): scoring every open lead with both boosted
         # models took most of the latency budget. Candidates are chosen among ``leads``, which the caller has
@@ -265,7 +301,7 @@ class RankingModel:
         company_rows = np.array([index[c] for c in companies], dtype=np.int64)
         if not len(company_rows):
             return []
-        blocks = lead_blocks(state, company_rows, np.array([lead_row]))
+        blocks = lead_blocks(state, company_rows, np.array([lead_row]), now)
         rows = np.arange(len(company_rows))
         cells = (rows, np.zeros(len(rows), dtype=np.int64))
         picked = self._top_explained(

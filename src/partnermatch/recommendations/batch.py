@@ -26,6 +26,7 @@ from partnermatch.db import refresh_statistics
 from partnermatch.ranking.features import company_index, lead_index, stack
 from partnermatch.ranking.model import CANDIDATE_OFFSET, RankingModel, ScoredChunk
 from partnermatch.ranking.reasons import Reason, explain_many
+from partnermatch.recommendations import profiles
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.profiles import Placed, Subject, method, place, subjects
 from partnermatch.recommendations.registry import Session, load_model
@@ -92,6 +93,7 @@ def rank_and_explain(
         (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n_companies, n_leads)
     )
     started = [time.perf_counter()]
+    now = profiles.scoring_time()
 
     def keep(chunk: ScoredChunk) -> None:
         indices = np.arange(chunk.part.start, chunk.part.stop)
@@ -111,7 +113,7 @@ def rank_and_explain(
         scored = time.perf_counter()
         timings.score += scored - started[0]
         reasons = explain_many(
-            model, placed.state, X, placed.company_rows[indices][ri], placed.lead_rows[ci], now=time.time()
+            model, placed.state, X, placed.company_rows[indices][ri], placed.lead_rows[ci], now=now
         )
         started[0] = time.perf_counter()
         timings.reasons += started[0] - scored
@@ -128,7 +130,7 @@ def rank_and_explain(
             for k, (i, j) in enumerate(zip(ri.tolist(), ci.tolist(), strict=True))
         )
 
-    model.score_in_chunks(placed.state, placed.company_rows, placed.lead_rows, top, keep, settled)
+    model.score_in_chunks(placed.state, placed.company_rows, placed.lead_rows, top, keep, settled, now)
     return out
 
 

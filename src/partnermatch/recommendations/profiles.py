@@ -10,6 +10,7 @@ through it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,12 @@ Profile = TypeVar("Profile", Company, Lead)
 LEARNED = "learned"
 # The same model, on a company or lead created after training: its features come from the profile alone.
 COLD_START = "cold_start"
+
+
+def scoring_time() -> float:
+    """The instant that time features (lead age, days to the deadline) are computed as of: now. Every
+    scoring path asks here, once per request or job, so that all of its pairs share one instant."""
+    return time.time()
 
 
 def method(company_new: bool, lead_new: bool) -> str:

@@ -13,7 +13,6 @@ or lead, or a model switch, overtook it: that change's own job decides.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from partnermatch.leads.models import Lead
 from partnermatch.ranking.features import lead_blocks, lead_index, stack
 from partnermatch.ranking.model import RankingModel
 from partnermatch.ranking.reasons import Reason, explain_many
+from partnermatch.recommendations import profiles
 from partnermatch.recommendations.batch import active_version, approved_subjects, prepare, rank_prepared
 from partnermatch.recommendations.models import ModelVersion
 from partnermatch.recommendations.profiles import Placed, Subject, loaded_subjects, method, place
@@ -213,7 +213,8 @@ def _merge(
     bounds: dict[UUID, ListBounds],
     top: int,
 ) -> tuple[list[Merge], list[UUID], list[tuple[UUID, float]]]:
-    raw, X = score_lead(model, placed)
+    now = profiles.scoring_time()
+    raw, X = score_lead(model, placed, now)
     probability = np.clip(model.probability(raw), 0.0, 1.0)
     merged, cut, overflow = [], [], []
     for i, s in enumerate(companies):
@@ -238,17 +239,18 @@ def _merge(
         X[index],
         placed.company_rows[index],
         np.repeat(placed.lead_rows, len(index)),
-        now=time.time(),
+        now=now,
     )
     rows = [Merge(i, float(raw[i]), float(probability[i]), reasons[k]) for k, i in enumerate(merged)]
     return rows, cut, overflow
 
 
 def score_lead(
-    model: RankingModel, placed: Placed
+    model: RankingModel, placed: Placed, at: float | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-    """Learned scores of the one lead for every company (each as a candidate), and the feature rows."""
-    blocks = lead_blocks(placed.state, placed.company_rows, placed.lead_rows)
+    """Learned scores of the one lead for every company (each as a candidate), and the feature rows, with
+    time features as of ``at`` (the time of scoring; default the state's time)."""
+    blocks = lead_blocks(placed.state, placed.company_rows, placed.lead_rows, at)
     rows = np.arange(len(placed.company_rows))
     X = stack(blocks, rows, np.zeros(len(rows), dtype=np.int64))
     raw = model.score_pairs(X, model.blend_score(blocks)[:, 0])

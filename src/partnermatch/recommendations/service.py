@@ -8,7 +8,6 @@ scored from their current profiles (``profiles.place``); those the model did not
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -25,6 +24,7 @@ from partnermatch.errors import NotFound
 from partnermatch.leads.models import Lead
 from partnermatch.ranking.features import company_index, lead_index
 from partnermatch.ranking.reasons import Reason, with_deadline
+from partnermatch.recommendations import profiles
 from partnermatch.recommendations.profiles import loaded_subjects, method, place, subjects
 from partnermatch.recommendations.registry import ModelRegistry, load_model
 from partnermatch.recommendations.repository import (
@@ -129,7 +129,7 @@ class RecommendationService:
             for s, lead, new in zip(lead_subjects, open_leads, placed.lead_new, strict=True)
         }
         ranked = model.rank(
-            company_subject.key, list(listed), limit=limit, state=placed.state, now=time.time()
+            company_subject.key, list(listed), limit=limit, state=placed.state, now=profiles.scoring_time()
         )
         items = [
             Scored(
@@ -182,7 +182,7 @@ class LeadCandidateService:
             for s, c, new in zip(company_subjects, companies, placed.company_new, strict=True)
         }
         ranked = model.rank_companies_for_lead(
-            lead_subject.key, list(by_key), limit=limit, state=placed.state, now=time.time()
+            lead_subject.key, list(by_key), limit=limit, state=placed.state, now=profiles.scoring_time()
         )
         items = [
             CompanyScore(
