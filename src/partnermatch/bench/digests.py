@@ -137,9 +137,8 @@ async def _insert(session: AsyncSession, table: Any, rows: list[dict[str, Any]])
 
 
 async def populate(settings: Settings, *, per_company: int, seed: int) -> tuple[datetime, int]:
-    """Members and stored recommendations for the imported companies; the moment of the run (an hour
-    after the last lead was published, a Monday morning in Berlin being what the schedule would pick is
-    not needed: the run takes any time) and the number of stored rows."""
+    """Members and stored recommendations for the imported companies; returns the moment of the run (an
+    hour after the last lead was published, so the leads are open) and the number of stored rows."""
     rnd = random.Random(seed)
     async with session_scope(settings) as session:
         latest = await session.scalar(select(func.max(Lead.published_at)))
