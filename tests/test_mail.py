@@ -45,6 +45,7 @@ class FakeSmtpServer:
     silent: bool = False
     hang_up_after: int | None = None
     connections: int = 0
+    noops: int = 0
     messages: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
 
@@ -112,6 +113,7 @@ class FakeSmtpServer:
                 if self.hang_up_after is not None and len(self.messages) % self.hang_up_after == 0:
                     return
             elif verb == "NOOP":
+                self.noops += 1
                 reply("250 2.0.0 ok")
             elif verb == "RSET":
                 sender, recipients = "", []
@@ -170,10 +172,12 @@ async def test_one_connection_carries_many_messages_and_a_closed_one_is_replaced
         mailer = mailer_for(smtp_settings(server.port, tmp_path))
         for number in range(7):
             await mailer.send(Mail(to=f"person{number}@example.org", subject="Hi", body="x\n"))
-        # Three on the first connection, which the server then closed: found by NOOP before the fourth
-        # went, so none was lost; three more, then the seventh on a third connection.
+        # Three on the first connection, which the server then closed: the fourth found it closed at
+        # its first command, before anything of it was handed over, and went on a new one; three more,
+        # then the seventh on a third connection. None was lost, and no NOOP cost a round trip.
         assert [m.recipients for m in server.messages] == [[f"person{n}@example.org"] for n in range(7)]
         assert server.connections == 3
+        assert server.noops == 0
         monkeypatch.setattr(mail, "MESSAGES_PER_CONNECTION", 2)
         for number in range(7, 11):
             await mailer.send(Mail(to=f"person{number}@example.org", subject="Hi", body="x\n"))
@@ -183,6 +187,20 @@ async def test_one_connection_carries_many_messages_and_a_closed_one_is_replaced
         assert server.connections == 5
     finally:
         server.close()
+
+
+async def test_a_connection_idle_for_a_while_is_checked_before_it_carries_a_message(
+    smtp_server: FakeSmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailer = mailer_for(smtp_settings(smtp_server.port, tmp_path))
+    await mailer.send(Mail(to="anna@example.org", subject="Hi", body="x\n"))
+    monkeypatch.setattr(mail, "IDLE_CHECK_SECONDS", 0.0)
+    await mailer.send(Mail(to="ben@example.org", subject="Hi", body="x\n"))
+    await mailer.close()
+    # The server might have closed it while idle: NOOP asked, answered, and the connection reused.
+    assert smtp_server.noops == 1
+    assert smtp_server.connections == 1
+    assert [m.recipients for m in smtp_server.messages] == [["anna@example.org"], ["ben@example.org"]]
 
 
 async def test_a_refused_recipient_is_logged_and_a_bounce(

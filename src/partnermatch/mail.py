@@ -8,15 +8,19 @@ event loop never waits on the network. A failed delivery raises :class:`Delivery
 the server refused it for good (a 5xx answer) or it may work later."""
 
 import asyncio
+import binascii
+import io
 import logging
 import re
 import smtplib
 import ssl
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.charset import QP, Charset
+from email.charset import BASE64, Charset
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -34,6 +38,9 @@ from partnermatch.settings import Settings
 logger = logging.getLogger("partnermatch.mail")
 # Messages handed over on one SMTP connection before it is renewed (servers cap it, often at 100).
 MESSAGES_PER_CONNECTION = 100
+# A connection idle longer than this is checked with NOOP before the next message (servers close idle
+# ones); within a batch it is not, which would cost a round trip per message.
+IDLE_CHECK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,10 @@ class Mailer(Protocol):
         how many were removed."""
 
 
-UTF8 = Charset("utf-8")
-UTF8.body_encoding = QP
+# Encoded words in base64: the email package's default for UTF-8 measures both encodings character by
+# character to pick the shorter, which cost a German digest more than its body did.
+UTF8_WORDS = Charset("utf-8")
+UTF8_WORDS.header_encoding = BASE64
 # The longest line SMTP carries (RFC 5321), without its CRLF.
 SMTP_LINE = 998
 # Headers are not folded below that: a folded List-Unsubscribe reads back with a leading space.
@@ -105,13 +114,23 @@ def _text_part(body: str, subtype: str) -> Message:
     if body.isascii() and all(len(line) <= SMTP_LINE for line in body.splitlines()):
         return MIMEText(body, subtype, "us-ascii", policy=OUTGOING)
     part = MIMENonMultipart("text", subtype, policy=OUTGOING, charset="utf-8")
-    part.set_payload(body, UTF8)
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    # binascii's encoder (C) rather than the email package's (Python): a digest's HTML part took
+    # longer to encode than to hand over. Same rules (RFC 2045: lines of at most 76, soft breaks).
+    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
     return part
+
+
+def _wire_bytes(message: Message) -> bytes:
+    """The message as SMTP carries it (CRLF line ends; the dots are stuffed by smtplib)."""
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, policy=message.policy).flatten(message, linesep="\r\n")
+    return buffer.getvalue()
 
 
 def _header(value: str) -> str:
     # RFC 2047 for anything beyond ASCII ("Grüße", a company's name in a subject).
-    return value if value.isascii() else Header(value, "utf-8").encode()
+    return value if value.isascii() else Header(value, UTF8_WORDS).encode()
 
 
 def _folded(addresses: Iterable[str]) -> set[str]:
@@ -172,13 +191,14 @@ class SmtpMailer:
         self.timeout = settings.smtp_timeout_seconds
         self._client: smtplib.SMTP | None = None
         self._sent_on_client = 0
+        self._last_used = 0.0
         # Loading the system's certificates costs tens of milliseconds: once per mailer, not per message.
         self._tls: ssl.SSLContext | None = None
 
     async def send(self, mail: Mail) -> None:
         message = compose(self.sender, mail)
         try:
-            await asyncio.to_thread(self._deliver, message)
+            await asyncio.to_thread(self._deliver, message, mail.to)
         except (OSError, smtplib.SMTPException) as error:
             await asyncio.to_thread(self._drop)
             failure = _failure(error)
@@ -203,11 +223,15 @@ class SmtpMailer:
             self._tls = ssl.create_default_context()
         return self._tls
 
-    def _connected(self) -> smtplib.SMTP:
+    def _connected(self) -> tuple[smtplib.SMTP, bool]:
+        """The connection for the next message, and whether it is known to be open (new, or answered
+        NOOP). One used within :data:`IDLE_CHECK_SECONDS` is taken as it is."""
         if self._client is not None and self._sent_on_client < MESSAGES_PER_CONNECTION:
+            if time.monotonic() - self._last_used < IDLE_CHECK_SECONDS:
+                return self._client, False
             try:
                 if self._client.noop()[0] == 250:
-                    return self._client
+                    return self._client, True
             except (OSError, smtplib.SMTPException):
                 pass
         self._drop()
@@ -225,12 +249,42 @@ class SmtpMailer:
             client.close()
             raise
         self._client, self._sent_on_client = client, 0
-        return client
+        return client, True
 
-    def _deliver(self, message: Message) -> None:
-        client = self._connected()
+    def _deliver(self, message: Message, to: str) -> None:
+        # One SMTP transaction, step by step (smtplib's sendmail, for one recipient), so that it is
+        # known whether the server had taken anything when a connection turns out closed.
+        data = _wire_bytes(message)
+        client, known_open = self._connected()
+        try:
+            self._mail_from(client, to)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            if known_open:
+                raise
+            # The server closed a connection it had just answered on (its cap on messages per
+            # connection): nothing of this message reached it, so a new connection may carry it.
+            self._drop()
+            client, _known_open = self._connected()
+            self._mail_from(client, to)
         self._sent_on_client += 1
-        client.send_message(message)
+        code, reply = client.rcpt(to)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+        code, reply = client.data(data)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+        self._last_used = time.monotonic()
+
+    def _mail_from(self, client: smtplib.SMTP, to: str) -> None:
+        client.ehlo_or_helo_if_needed()
+        options: list[str] = []
+        if not (self.sender + to).isascii():
+            if not client.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("the address needs SMTPUTF8, which the server lacks")
+            options.append("SMTPUTF8")
+        code, reply = client.mail(self.sender, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, self.sender)
 
     def _quit(self) -> None:
         if self._client is not None:

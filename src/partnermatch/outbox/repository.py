@@ -4,10 +4,10 @@ senders (server workers, jobs, the command) may run at once and each message has
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from partnermatch.enums import MailStatus
@@ -38,6 +38,17 @@ CLAIMED_COLUMNS = (
     OutboxMessage.headers,
     OutboxMessage.attempts,
     OutboxMessage.interruptions,
+)
+
+
+_table = cast(Table, OutboxMessage.__table__)
+# The body may hold a one-time link: it is not kept once it has been handed over.
+MARK_SENT = (
+    update(_table)
+    .where(_table.c.id == bindparam("message_id"))
+    .values(
+        status=SENT, sent_at=bindparam("sent_at"), body_text=None, body_html=None, headers=[], last_error=None
+    )
 )
 
 
@@ -102,12 +113,9 @@ class OutboxRepository:
         return set(rows.all())
 
     async def mark_sent(self, message_id: UUID, at: datetime) -> None:
-        # The body may hold a one-time link: it is not kept once it has been handed over.
-        await self.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(status=SENT, sent_at=at, body_text=None, body_html=None, headers=[], last_error=None)
-        )
+        # Once per message, committed before the next one goes: the table's statement, built once,
+        # skips the ORM's bulk-update path, which cost more than SQLite's work.
+        await self.session.execute(MARK_SENT, {"message_id": message_id, "sent_at": at})
 
     async def mark_retry(self, message_id: UUID, at: datetime, error: str) -> None:
         await self.session.execute(
