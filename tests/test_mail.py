@@ -1,7 +1,9 @@
+
 """The SMTP backend against a tiny SMTP server on loopback (a thread of this test): what it sends, how
 it reads the server's refusals; and the file backend's erasure of development mail. The outbox that
 calls the backend has its own tests (tests/outbox)."""
 
+import asyncio
 import base64
 import logging
 import socket
@@ -46,6 +48,7 @@ class FakeSmtpServer:
     hang_up_after: int | None = None
     connections: int = 0
     noops: int = 0
+    data_started: int = 0
     messages: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
 
@@ -103,10 +106,13 @@ class FakeSmtpServer:
                     recipients.append(recipient)
                     reply("250 2.1.5 ok")
             elif verb == "DATA":
+                self.data_started += 1
                 reply("354 end with .")
                 lines = []
                 while (line := file.readline()) not in {b".\r\n", b""}:
                     lines.append(line)
+                if line == b"":
+                    return  # the connection closed before the end of the data: nothing was taken
                 self.messages.append(Received(sender, recipients, b"".join(lines)))
                 reply("250 2.0.0 queued")
                 sender, recipients = "", []
@@ -187,6 +193,36 @@ async def test_one_connection_carries_many_messages_and_a_closed_one_is_replaced
         assert server.connections == 5
     finally:
         server.close()
+
+
+async def test_the_end_of_the_data_waits_for_ready_and_a_failed_ready_delivers_nothing(
+    smtp_server: FakeSmtpServer, tmp_path: Path
+) -> None:
+    mailer = mailer_for(smtp_settings(smtp_server.port, tmp_path))
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sending = asyncio.create_task(
+        mailer.send(Mail(to="anna@example.org", subject="Hi", body="x\n"), ready=gate)
+    )
+    for _ in range(500):
+        if smtp_server.data_started:
+            break
+        await asyncio.sleep(0.01)
+    # The data is under way, its end held back: the server has taken nothing yet.
+    assert smtp_server.data_started == 1
+    assert smtp_server.messages == []
+    gate.set_result(None)
+    await sending
+    assert [m.recipients for m in smtp_server.messages] == [["anna@example.org"]]
+
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("the database went away"))
+    with pytest.raises(RuntimeError, match="database"):
+        await mailer.send(Mail(to="ben@example.org", subject="Hi", body="x\n"), ready=failed)
+    # Ben's data was cut off with the connection: the server discarded it; the next goes on a new one.
+    await mailer.send(Mail(to="cem@example.org", subject="Hi", body="x\n"))
+    await mailer.close()
+    assert [m.recipients for m in smtp_server.messages] == [["anna@example.org"], ["cem@example.org"]]
+    assert smtp_server.connections == 2
 
 
 async def test_a_connection_idle_for_a_while_is_checked_before_it_carries_a_message(

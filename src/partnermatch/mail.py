@@ -13,10 +13,11 @@ import io
 import logging
 import re
 import smtplib
+import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.charset import BASE64, Charset
@@ -41,6 +42,9 @@ MESSAGES_PER_CONNECTION = 100
 # A connection idle longer than this is checked with NOOP before the next message (servers close idle
 # ones); within a batch it is not, which would cost a round trip per message.
 IDLE_CHECK_SECONDS = 5.0
+# The server's "go ahead" to DATA (RFC 5321 4.2.2).
+DATA_GOES_ON = 354
+LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,10 @@ class DeliveryFailed(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, mail: Mail) -> None:
-        """Deliver, or raise DeliveryFailed (logged) when it cannot."""
+    async def send(self, mail: Mail, *, ready: Awaitable[object] | None = None) -> None:
+        """Deliver, or raise DeliveryFailed (logged) when it cannot. With ``ready``, the message is not
+        handed over for good (for SMTP: the end of its data is held back) until ``ready`` is done; if
+        ``ready`` raises, nothing of the message was delivered and the error passes on."""
 
     async def close(self) -> None:
         """Let go of what the backend holds open (a connection); the next message opens it again."""
@@ -142,8 +148,10 @@ class FileMailer:
         self.directory = directory
         self.sender = sender
 
-    async def send(self, mail: Mail) -> None:
+    async def send(self, mail: Mail, *, ready: Awaitable[object] | None = None) -> None:
         message = compose(self.sender, mail)
+        if ready is not None:
+            await ready
         self.directory.mkdir(parents=True, exist_ok=True)
         # Sortable by time, unique, and safe as a file name whatever the address holds.
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -195,25 +203,41 @@ class SmtpMailer:
         # Loading the system's certificates costs tens of milliseconds: once per mailer, not per message.
         self._tls: ssl.SSLContext | None = None
 
-    async def send(self, mail: Mail) -> None:
+    async def send(self, mail: Mail, *, ready: Awaitable[object] | None = None) -> None:
         message = compose(self.sender, mail)
         try:
-            await asyncio.to_thread(self._deliver, message, mail.to)
+            # Everything but the end of the data goes while ``ready`` (the outbox's mark of the message
+            # before) is under way; the server takes the message only at that end.
+            await asyncio.to_thread(self._start, message, mail.to)
         except (OSError, smtplib.SMTPException) as error:
-            await asyncio.to_thread(self._drop)
-            failure = _failure(error)
-            # The address is logged, the body (which may hold a one-time link) is not.
-            logger.error(
-                "mail to %s (%s) not sent through %s:%d (%s): %r",
-                mail.to,
-                mail.subject,
-                self.host,
-                self.port,
-                "refused" if failure.permanent else "temporary",
-                error,
-            )
-            raise failure from error
+            raise await self._failed(mail, error) from error
+        if ready is not None:
+            try:
+                await ready
+            except BaseException:
+                # Unfinished data: the server discards the message when the connection closes.
+                await asyncio.to_thread(self._drop)
+                raise
+        try:
+            await asyncio.to_thread(self._finish)
+        except (OSError, smtplib.SMTPException) as error:
+            raise await self._failed(mail, error) from error
         logger.info("mail to %s (%s) sent through %s:%d", mail.to, mail.subject, self.host, self.port)
+
+    async def _failed(self, mail: Mail, error: OSError | smtplib.SMTPException) -> DeliveryFailed:
+        await asyncio.to_thread(self._drop)
+        failure = _failure(error)
+        # The address is logged, the body (which may hold a one-time link) is not.
+        logger.error(
+            "mail to %s (%s) not sent through %s:%d (%s): %r",
+            mail.to,
+            mail.subject,
+            self.host,
+            self.port,
+            "refused" if failure.permanent else "temporary",
+            error,
+        )
+        return failure
 
     async def close(self) -> None:
         await asyncio.to_thread(self._quit)
@@ -241,6 +265,10 @@ class SmtpMailer:
         else:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
+            # The end of the data is a small write after a large one (see send): with Nagle's algorithm
+            # it would wait for the server's delayed acknowledgement, 40 ms on Linux.
+            if client.sock is not None:
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.starttls and not self.ssl:
                 client.starttls(context=self._tls_context())
             if self.user:
@@ -251,9 +279,10 @@ class SmtpMailer:
         self._client, self._sent_on_client = client, 0
         return client, True
 
-    def _deliver(self, message: Message, to: str) -> None:
-        # One SMTP transaction, step by step (smtplib's sendmail, for one recipient), so that it is
-        # known whether the server had taken anything when a connection turns out closed.
+    def _start(self, message: Message, to: str) -> None:
+        """One SMTP transaction up to the end of its data (smtplib's sendmail and data, step by step, for
+        one recipient): so that it is known whether the server had taken anything when a connection
+        turns out closed, and so that the end can wait (:meth:`send`)."""
         data = _wire_bytes(message)
         client, known_open = self._connected()
         try:
@@ -270,7 +299,19 @@ class SmtpMailer:
         code, reply = client.rcpt(to)
         if code not in (250, 251):
             raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
-        code, reply = client.data(data)
+        client.putcmd("data")
+        code, reply = client.getreply()
+        if code != DATA_GOES_ON:
+            raise smtplib.SMTPDataError(code, reply)
+        # RFC 5321 4.5.2: a line that starts with a dot gets another one. The body's lines end in CRLF.
+        client.send(LEADING_DOT.sub(b"..", data if data.endswith(b"\r\n") else data + b"\r\n"))
+
+    def _finish(self) -> None:
+        client = self._client
+        if client is None:
+            raise smtplib.SMTPServerDisconnected("the connection closed before the end of the data")
+        client.send(b".\r\n")
+        code, reply = client.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
         self._last_used = time.monotonic()

@@ -22,6 +22,9 @@ def _default_migrations_dir() -> Path:
     return candidate if candidate.is_dir() else Path.cwd() / "migrations"
 
 
+_FILE_SECRETS: dict[Path, str] = {}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARTNERMATCH_", env_file=".env", extra="ignore")
 
@@ -290,6 +293,8 @@ class Settings(BaseSettings):
         # Stable across restarts and workers without configuration, yet unique per installation.
         # Written aside and linked into place, so that workers starting together agree on one key.
         path = self.var_dir / "secret_key"
+        if known := _FILE_SECRETS.get(path):
+            return known
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             draft = path.with_name(f"secret_key.{os.getpid()}")
@@ -298,7 +303,10 @@ class Settings(BaseSettings):
             with contextlib.suppress(FileExistsError):
                 os.link(draft, path)
             draft.unlink()
-        return path.read_text().strip()
+        # Read once per process: signing a digest's links read the file for each one. The file is never
+        # rewritten (a new key would end every session and link), so what was read stays true.
+        _FILE_SECRETS[path] = secret = path.read_text().strip()
+        return secret
 
     @property
     def is_sqlite(self) -> bool:

@@ -20,6 +20,7 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from uuid import UUID
 
 from partnermatch.settings import Settings
@@ -31,9 +32,12 @@ _KEY_LABEL = b"partnermatch.digests.tokens/v1:"
 
 
 def _key(settings: Settings, purpose: str) -> bytes:
-    return hmac.new(
-        settings.resolved_secret_key().encode(), _KEY_LABEL + purpose.encode(), hashlib.sha256
-    ).digest()
+    return _derived_key(settings.resolved_secret_key(), purpose)
+
+
+@lru_cache(maxsize=16)
+def _derived_key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), _KEY_LABEL + purpose.encode(), hashlib.sha256).digest()
 
 
 def _encode(data: bytes) -> str:

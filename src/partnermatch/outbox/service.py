@@ -130,11 +130,17 @@ async def _deliver_due(
             claimed = await OutboxRepository(session).claim_due(moment, moment - lease, BATCH)
         if not claimed:
             return done
-        # One session for the batch, one transaction per message: each mark is committed before the next
-        # message goes (the bound of one duplicate per interruption).
+        # One session for the batch, one transaction per message: each mark is committed before the
+        # next message is handed over (the bound of one duplicate per interruption). The next message
+        # goes up to the end of its data meanwhile (Mailer.send's ``ready``).
         async with context.sessions() as session:
-            for message in claimed:
-                await _deliver_one(context, session, mailer, message, moment, done)
+            mark: asyncio.Task[None] | None = None
+            try:
+                for message in claimed:
+                    mark = await _deliver_one(context, session, mailer, message, moment, done, mark)
+            finally:
+                if mark is not None:
+                    await mark
 
 
 async def _deliver_one(
@@ -144,7 +150,9 @@ async def _deliver_one(
     message: Claimed,
     now: datetime,
     done: Delivery,
-) -> None:
+    previous_mark: asyncio.Task[None] | None,
+) -> asyncio.Task[None]:
+    """Hands ``message`` over once ``previous_mark`` is committed; its own mark, under way."""
     settings = context.settings
     failure: DeliveryFailed | None = None
     if message.interruptions > RETRIED_INTERRUPTIONS:
@@ -164,12 +172,33 @@ async def _deliver_one(
             message_id=message_id(settings, message.id),
         )
         try:
-            await mailer.send(mail)
+            await mailer.send(mail, ready=previous_mark)
         except DeliveryFailed as refused:
             failure = refused
-        except Exception as error:  # a backend's own failure (a full disk, ...) is temporary too
+        except Exception as error:
+            if _failed(previous_mark):
+                raise  # the database, not the mail: this message was not handed over
+            # A backend's own failure (a full disk, ...) is temporary too.
             logger.exception("mail backend failed on outbox message %s", message.id)
             failure = DeliveryFailed(f"{type(error).__name__}: {error}"[:1000])
+    if previous_mark is not None:
+        # Its error, if it failed (the database): this message was then not handed over.
+        await previous_mark
+    return asyncio.create_task(_mark(session, settings, message, now, failure, done))
+
+
+def _failed(task: asyncio.Task[None] | None) -> bool:
+    return task is not None and task.done() and not task.cancelled() and task.exception() is not None
+
+
+async def _mark(
+    session: AsyncSession,
+    settings: Settings,
+    message: Claimed,
+    now: datetime,
+    failure: DeliveryFailed | None,
+    done: Delivery,
+) -> None:
     async with session.begin():
         outbox = OutboxRepository(session)
         if failure is None:
