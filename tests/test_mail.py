@@ -1,4 +1,3 @@
-
 """The SMTP backend against a tiny SMTP server on loopback (a thread of this test): what it sends, how
 it reads the server's refusals; and the file backend's erasure of development mail. The outbox that
 calls the backend has its own tests (tests/outbox)."""
