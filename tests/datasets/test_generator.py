@@ -400,8 +400,71 @@ def test_activity_scales_the_interactions(tmp_path: Path) -> None:
     assert 0 < counts[1] < counts[2]
 
 
+@dataclass(frozen=True)
+class Exposure:
+    top_decile_share: float
+    """Of all impressions, the share of the tenth of leads shown most."""
+    sharing_division: float
+    """Of all impressions, the share whose company and lead share a NACE division."""
+    leads_shown: int
+
+
+def _exposure(data: Dataset) -> Exposure:
+    companies = {c["id"]: {s[:2] for s in c["sectors"]} for c in data.rows["companies.jsonl"]}
+    leads = {row["id"]: {s[:2] for s in row["sectors"]} for row in data.rows["leads.jsonl"]}
+    shown = [r for r in data.rows["interactions.jsonl"] if r["kind"] == "impression"]
+    per_lead = sorted(Counter(r["lead_id"] for r in shown).values(), reverse=True)
+    return Exposure(
+        top_decile_share=sum(per_lead[: len(leads) // 10]) / len(shown),
+        sharing_division=sum(bool(companies[r["company_id"]] & leads[r["lead_id"]]) for r in shown)
+        / len(shown),
+        leads_shown=len(per_lead),
+    )
+
+
+@pytest.fixture(scope="module")
+def other_policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Dataset]:
+    found = {}
+    for policy in ("popularity", "text"):
+        path = tmp_path_factory.mktemp(policy)
+        counts = generate(path, replace(CONFIG, logging_policy=policy))
+        rows = {name: [json.loads(line) for line in (path / name).read_text().splitlines()] for name in FILES}
+        found[policy] = Dataset(path, counts, [], rows)
+    return found
+
+
+def test_a_popularity_policy_shows_everyone_the_same_few_leads(
+    data: Dataset, other_policies: dict[str, Dataset]
+) -> None:
+    rules, popularity = _exposure(data), _exposure(other_policies["popularity"])
+    assert popularity.top_decile_share > 1.8 * rules.top_decile_share
+    assert popularity.leads_shown < rules.leads_shown
+    # It knows no sectors: the lists follow them no more than the leads on offer do.
+    assert popularity.sharing_division < 0.5 * rules.sharing_division
+
+
+def test_a_text_policy_spreads_exposure_and_ignores_sector_codes(
+    data: Dataset, other_policies: dict[str, Dataset]
+) -> None:
+    rules, text = _exposure(data), _exposure(other_policies["text"])
+    assert text.sharing_division < 0.7 * rules.sharing_division
+    assert text.top_decile_share < _exposure(other_policies["popularity"]).top_decile_share / 2
+    # The rest of the world (companies, leads, missions) is the same: only the logs differ.
+    for name in ("companies.jsonl", "leads.jsonl", "missions.jsonl"):
+        assert (other_policies["text"].path / name).read_bytes() == (data.path / name).read_bytes(), name
+    assert other_policies["text"].rows["interactions.jsonl"] != data.rows["interactions.jsonl"]
+
+
 @pytest.mark.parametrize(
-    "change", [{"companies": 0}, {"leads": 0}, {"weeks": 0}, {"activity": -1.0}, {"dormant_share": 1.0}]
+    "change",
+    [
+        {"companies": 0},
+        {"leads": 0},
+        {"weeks": 0},
+        {"activity": -1.0},
+        {"dormant_share": 1.0},
+        {"logging_policy": "random"},
+    ],
 )
 def test_rejects_impossible_configurations(change: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(change))):

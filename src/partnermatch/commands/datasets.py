@@ -16,7 +16,7 @@ from partnermatch.datasets.importer import ImportReport, import_dataset
 from partnermatch.db import session_scope
 from partnermatch.errors import DomainError
 from partnermatch.settings import Settings, get_settings
-from partnermatch.synthetic.generator import GeneratorConfig, generate
+from partnermatch.synthetic.generator import LOGGING_POLICIES, GeneratorConfig, generate
 
 
 async def _import_dataset(settings: Settings, directory: Path) -> ImportReport:
@@ -80,11 +80,26 @@ def export_command(directory: Path) -> None:
     show_default=True,
     help="Scales how often companies look at their recommendations and find leads on their own",
 )
+@click.option(
+    "--logging-policy",
+    type=click.Choice(LOGGING_POLICIES),
+    default="rules",
+    show_default=True,
+    help="What ranked the lists whose impressions and clicks are logged: sector and city rules, "
+    "popularity (one list for everyone) or the descriptions' shared text",
+)
 def generate_command(
-    directory: Path, companies: int, leads: int, seed: int, weeks: int, activity: float
+    directory: Path, companies: int, leads: int, seed: int, weeks: int, activity: float, logging_policy: str
 ) -> None:
     """Write a realistic synthetic dataset (same options and seed, same bytes): demo data, tests, benchmarks."""
-    config = GeneratorConfig(companies=companies, leads=leads, seed=seed, weeks=weeks, activity=activity)
+    config = GeneratorConfig(
+        companies=companies,
+        leads=leads,
+        seed=seed,
+        weeks=weeks,
+        activity=activity,
+        logging_policy=logging_policy,
+    )
     with progress_bar() as progress:
         tasks: dict[str, Any] = {}
 

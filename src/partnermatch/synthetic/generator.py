@@ -33,8 +33,12 @@ What is simulated
 * Interactions: every week each non-dormant registered company opens the
   platform with a probability set by its gamma-distributed activity (higher
   in its first weeks) and sees the 10 open leads a logging policy ranks
-  highest. The policy only knows primary/any division overlap, target city
-  and recency, plus noise, so it misses complementary matches. Views follow
+  highest. The default policy only knows primary/any division overlap, target
+  city and recency, plus noise, so it misses complementary matches; two others
+  (``logging_policy``) rank by popularity (the leads with the highest mean
+  utility, one list for everyone) or by the concepts the descriptions share,
+  so that an evaluation can show what logs of another policy do to the
+  ranker. Views follow
   an examination model, P(view) = attention * position^-0.75 * (0.2 + 0.8 r)
   with r = sigmoid(1.5 * (utility - 2.5)); after a view come declined or
   interested -> contacted -> introduced -> deal with falling probabilities and
@@ -94,6 +98,12 @@ IMPRESSION, VIEW, INTERESTED, DECLINED, CONTACTED, INTRODUCED, DEAL = range(7)
 PARTICIPANT_STATUSES = ("applied", "invited", "participated", "declined")
 
 
+LOGGING_POLICIES = ("rules", "popularity", "text")
+# The popularity policy's score, as standard deviations of a lead's mean utility: a spread like the
+# rules' (0 to about 2), so that the recency bonus and the noise weigh about as much under each policy.
+POPULARITY_SPREAD = 0.6
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     companies: int = 2000
@@ -112,11 +122,18 @@ class GeneratorConfig:
     preexisting_share: float = 0.3
     """Companies registered during the two years before ``start``."""
     list_size: int = 10
+    logging_policy: str = "rules"
+    """What ranked the logged lists (one of :data:`LOGGING_POLICIES`): ``rules`` (the default), sector
+    and city rules; ``popularity``, the same list for everyone, the leads most companies like; ``text``,
+    the concepts the company's and the lead's descriptions share. The ranker learns from logs of a
+    policy it cannot choose, and its position-bias correction sees different exposure under each."""
 
     def __post_init__(self) -> None:
         for name in ("companies", "leads", "weeks", "list_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.logging_policy not in LOGGING_POLICIES:
+            raise ValueError(f"logging_policy must be one of {', '.join(LOGGING_POLICIES)}")
         if self.missions is not None and self.missions < 0:
             raise ValueError("missions must not be negative")
         if not self.activity >= 0:
@@ -1724,7 +1741,9 @@ def _language_bonus(comp: _Companies, leads: _Leads) -> tuple[Array, Array]:
     return bonus, lead_profile
 
 
-def _pair_model(t: _Tables, comp: _Companies, leads: _Leads, rng: np.random.Generator) -> _PairModel:
+def _pair_model(
+    t: _Tables, comp: _Companies, leads: _Leads, rng: np.random.Generator, policy: str = "rules"
+) -> _PairModel:
     n, m = len(comp.ids), len(leads.ids)
     index = _feature_index([*comp.sectors, *leads.sectors])
     c_direct = _code_features(comp.sectors, index, company_side=True)
@@ -1783,8 +1802,38 @@ def _pair_model(t: _Tables, comp: _Companies, leads: _Leads, rng: np.random.Gene
     quality = leads.quality[:, None].astype(np.float32)
     lead = np.hstack([l_direct, l_want, l_text, l_city, l_kind, l_profile, l_taste, quality, ones_m])
 
-    # The logging policy: primary division among the lead's divisions, any shared
-    # division, target city. It knows nothing of complements, text, size or kind.
+    company_policy, lead_policy = _policy(
+        policy, comp, leads, (company, lead), divisions, c_div, (c_city, l_city), (c_text, l_text)
+    )
+    return _PairModel(_quantise(company), _quantise(lead), _quantise(company_policy), _quantise(lead_policy))
+
+
+def _policy(
+    policy: str,
+    comp: _Companies,
+    leads: _Leads,
+    utility: tuple[Array, Array],
+    divisions: dict[str, int],
+    c_div: Array,
+    city: tuple[Array, Array],
+    text: tuple[Array, Array],
+) -> tuple[Array, Array]:
+    """Company-side and lead-side matrices of the logging policy's score (before its recency bonus and
+    noise); ``utility``, ``city`` and ``text`` are the company-side and lead-side matrices of each."""
+    n, m = len(comp.ids), len(leads.ids)
+    if policy == "popularity":
+        # What a popularity recommender converges to: the leads with the highest mean utility over all
+        # companies, one list for everyone (the pair noise and the taste average out).
+        company, lead = utility
+        appeal = company.mean(axis=0, dtype=np.float64) @ lead.T.astype(np.float64)
+        spread = float(appeal.std()) or 1.0
+        popularity = (POPULARITY_SPREAD * (appeal - appeal.mean()) / spread).astype(np.float32)
+        return np.ones((n, 1), dtype=np.float32), popularity[:, None]
+    if policy == "text":
+        # Shared concepts only: what a text-similarity recommender sees. No sector codes, no city.
+        return text
+    # Rules: primary division among the lead's divisions, any shared division, target city. It knows
+    # nothing of complements, text, size or kind.
     c_prim = np.zeros((n, len(divisions)), dtype=np.float32)
     for i, codes in enumerate(comp.sectors):
         c_prim[i, divisions[codes[0][:2]]] = 1
@@ -1794,10 +1843,8 @@ def _pair_model(t: _Tables, comp: _Companies, leads: _Leads, rng: np.random.Gene
         for code in codes:
             if code[:2] in divisions:
                 l_any[j, divisions[code[:2]]] = 1
-    company_policy = np.hstack([c_prim, 0.5 * c_any, 0.625 * c_city])
-    lead_policy = np.hstack([l_any, l_any, l_city])
-
-    return _PairModel(_quantise(company), _quantise(lead), _quantise(company_policy), _quantise(lead_policy))
+    c_city, l_city = city
+    return np.hstack([c_prim, 0.5 * c_any, 0.625 * c_city]), np.hstack([l_any, l_any, l_city])
 
 
 # ---------------------------------------------------------------------------
@@ -2256,7 +2303,7 @@ def generate(out_dir: Path, config: GeneratorConfig, progress: Progress | None =
     leads = _make_leads(config, t, clock, s_leads)
     if progress:
         progress("leads", config.leads, config.leads)
-    model = _pair_model(t, comp, leads, np.random.default_rng(s_model))
+    model = _pair_model(t, comp, leads, np.random.default_rng(s_model), config.logging_policy)
     events = _simulate(config, clock, comp, leads, model, s_sim, progress)
     missions, participants = _make_missions(config, t, clock, comp, s_missions)
     if progress:
