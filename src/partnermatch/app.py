@@ -56,7 +56,7 @@ from partnermatch.datasets.controllers import DatasetImportController
 from partnermatch.db import alchemy_config, reads_only
 from partnermatch.digests import controllers as digest_links
 from partnermatch.digests.service import send_digests
-from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, reject_nul_characters
+from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, check_request_body
 from partnermatch.interactions.controllers import FeedbackController, InteractionController
 from partnermatch.interactions.events import IntroductionRequested
 from partnermatch.leads.controllers import LeadController
@@ -119,7 +119,7 @@ async def health() -> dict[str, str]:
 
 async def _before_request(request: Request[Any, Any, Any]) -> None:
     jobs.open_queue()
-    await reject_nul_characters(request)
+    await check_request_body(request)
     await portal.choose_language(request)
 
 
@@ -306,6 +306,7 @@ def create_app(
         before_request=_before_request,
         after_response=_jobs_after_response(db_config.session_maker_app_state_key),
         exception_handlers={Exception: _handle_exception},
+        request_max_body_size=settings.request_max_bytes,
         openapi_config=OpenAPIConfig(
             title="PartnerMatch API",
             version=__version__,

@@ -20,6 +20,7 @@ from advanced_alchemy.exceptions import (
 )
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -205,11 +206,39 @@ def _path_to_nul(value: Any, path: str) -> str | None:
 
 
 def _nul_rejected(field: str) -> ValidationException:
-    return ValidationException(f"{field}: {NUL_RULE}", extra=[{"key": field, "message": NUL_RULE}])
+    return _rejected(field, NUL_RULE)
 
 
-async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """Refuse text with NUL characters before any handler runs.
+def _rejected(field: str, rule: str) -> ValidationException:
+    return ValidationException(f"{field}: {rule}", extra=[{"key": field, "message": rule}])
+
+
+# No request of this API nests deeper than a few levels; the JSON decoder recurses once per level and
+# fails at about a thousand (a RecursionError, a 500), so the depth is checked before it runs.
+MAX_JSON_DEPTH = 64
+DEPTH_RULE = f"JSON may nest at most {MAX_JSON_DEPTH} levels of arrays and objects"
+# Strings (whose brackets are text) and the brackets outside them; an unterminated string runs to the end.
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text nests more than ``limit`` arrays and objects; linear in the body."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # the usual case, counted in C
+    depth = 0
+    for token in _JSON_NESTING.finditer(body):
+        bracket = token[0]
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+async def check_request_body(request: Request[Any, Any, Any]) -> None:
+    """Refuse text with NUL characters, and JSON nested too deeply, before any handler runs.
 
     PostgreSQL cannot store NUL in text while SQLite can: checking here, once, makes both backends
     answer the same 400 naming the field, instead of one storing what the other refuses.
@@ -224,6 +253,8 @@ async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
     content_type = request.content_type[0]
     if content_type == "application/json" or content_type.endswith("+json"):
         body = await request.body()
+        if json_too_deep(body):
+            raise _rejected("body", DEPTH_RULE)
         if _JSON_NUL.search(body):
             try:
                 field = _path_to_nul(msgspec.json.decode(body), "") or "body"
@@ -265,6 +296,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         issues = _validation_issues(exc.extra)
         detail = "; ".join(f"{i['field']}: {i['rule']}" for i in issues) or str(exc.detail)
         return problem(400, "Invalid request", detail, extra={"errors": issues} if issues else None)
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = request.route_handler.resolve_request_max_body_size()
+        rule = f"the request body may be at most {limit:,} bytes" if limit else None
+        return problem(exc.status_code, "Request body too large", rule)
     if isinstance(exc, HTTPException):
         response = problem(exc.status_code, str(exc.detail) or "Error", None)
         # 405 must keep its Allow header, 401 its WWW-Authenticate, 429 its Retry-After.

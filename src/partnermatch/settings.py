@@ -227,6 +227,12 @@ class Settings(BaseSettings):
         entries = filter(None, (part.strip() for part in self.trusted_proxies.split(",")))
         return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
+    request_max_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="The largest request body (JSON or form) of every route but the admin zip import, "
+        "which PARTNERMATCH_IMPORT_MAX_BYTES bounds; a larger one is answered 413 before it is read.",
+    )
     import_max_bytes: int = Field(
         default=500_000_000,
         ge=1,

@@ -44,7 +44,9 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "SCHEDULE_DIGEST": "",
         "SCHEDULE_RETRAIN": "",
         "SCHEDULE_STATISTICS": "",
-        "JOB_HEARTBEAT_SECONDS": "1",
+        # Short enough for the test, long enough that a worker slowed by a busy machine (CI's two cores)
+        # is not taken for a dead one: then its job would rightly run again, and count two attempts.
+        "JOB_HEARTBEAT_SECONDS": "5",
         "LOG_LEVEL": "INFO",
     }
     return process_environment(values)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import struct
 import zipfile
 
 import httpx
@@ -81,6 +82,44 @@ async def test_size_limits_and_non_zips(
     response = await _upload(client, bomb)
     assert response.status_code == 422
     assert "1,000 bytes" in response.text
+
+
+def _bomb(unpacked: int, *, declared: int | None = None) -> bytes:
+    """A real zip bomb: ``unpacked`` bytes of zeros (a thousandth of it compressed), its sizes in the
+    headers set to ``declared`` if given (a lying archive)."""
+    buffer = io.BytesIO()
+    chunk = bytes(1 << 20)
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bundle,
+        bundle.open(COMPANIES, "w") as member,
+    ):
+        for _ in range(unpacked // len(chunk)):
+            member.write(chunk)
+    data = bytearray(buffer.getvalue())
+    if declared is not None:
+        # The uncompressed size: at byte 22 of the local header, at byte 24 of the central directory's entry.
+        struct.pack_into("<I", data, 22, declared)
+        struct.pack_into("<I", data, data.index(b"PK\x01\x02") + 24, declared)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("declared", [None, 100], ids=["honest-sizes", "lying-sizes"])
+async def test_a_zip_bomb_is_refused_and_leaves_nothing(
+    client: httpx.AsyncClient,
+    db_session: AsyncSession,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    declared: int | None,
+) -> None:
+    monkeypatch.setattr(settings, "import_max_bytes", 20_000_000)
+    bomb = _bomb(200_000_000, declared=declared)
+    assert len(bomb) < settings.import_max_bytes / 50
+    response = await _upload(client, bomb)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "file"
+    assert await _companies(db_session) == 0
+    scratch = settings.var_dir / "imports"
+    assert not scratch.exists() or not any(scratch.iterdir()), "the unpacked part is removed"
 
 
 async def test_members_cannot_import(member_client: httpx.AsyncClient) -> None:
