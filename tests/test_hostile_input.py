@@ -52,12 +52,10 @@ async def test_deeply_nested_json_is_a_400_naming_the_rule(
 
 
 async def test_nesting_inside_strings_does_not_count(client: httpx.AsyncClient) -> None:
-    description = "[" * 3000 + "{" * 3000
-    response = await client.post("/api/v1/companies", json=company_payload(description=description[:4000]))
-    assert response.status_code in {201, 400}, response.text
-    if response.status_code == 400:
-        # A rule of the description's own (its length), not the nesting.
-        assert "levels" not in response.text
+    description = "[" * 1000 + '\\"' + "{" * 1000
+    response = await client.post("/api/v1/companies", json=company_payload(description=description))
+    assert response.status_code == 201, response.text
+    assert response.json()["description"] == description
 
 
 async def test_a_body_over_the_configured_maximum_is_a_413(
