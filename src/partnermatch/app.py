@@ -56,7 +56,7 @@ from partnermatch.datasets.controllers import DatasetImportController
 from partnermatch.db import alchemy_config, reads_only
 from partnermatch.digests import controllers as digest_links
 from partnermatch.digests.service import send_digests
-from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, check_request_body
+from partnermatch.errors import EXCEPTION_HANDLERS, PROBLEM_RESPONSES, check_request_body, unavailable
 from partnermatch.interactions.controllers import FeedbackController, InteractionController
 from partnermatch.interactions.events import IntroductionRequested
 from partnermatch.leads.controllers import LeadController
@@ -132,7 +132,8 @@ def _wants_a_page(request: Request[Any, Any, Any]) -> bool:
 
 def _handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if _wants_a_page(request):
-        return portal.error_page(request, exc)
+        # A database or Redis out of reach is the portal's 503 page too, not its 500 one.
+        return portal.error_page(request, unavailable(exc) or exc)
     return EXCEPTION_HANDLERS[Exception](request, exc)
 
 
@@ -153,6 +154,7 @@ def _safe_methods_read_deferred(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+logger = logging.getLogger(__name__)
 _background: set[asyncio.Task[object]] = set()
 SAQ_QUEUE = "saq_queue"
 
@@ -174,7 +176,19 @@ def _jobs_after_response(session_maker_key: str) -> Callable[[Request[Any, Any, 
         # Jobs write (a GET's too: the last use of its session or token), so they take the write lock
         # up front even though they run inside the read-only request's context.
         with reads_only(False):
-            await runner(request.app.state, session_maker_key).enqueue(committed)
+            try:
+                await runner(request.app.state, session_maker_key).enqueue(committed)
+            except Exception as error:
+                # The queue (Redis) is out of reach. The answer has gone and the change is saved; only
+                # its jobs are lost, each harmless to lose: the outbox poll sends the mail, a company
+                # without stored rows is scored on demand.
+                logger.error(
+                    "jobs of %s %s could not be queued: %s (%r)",
+                    request.method,
+                    request.url.path,
+                    ", ".join(job.name for job in committed),
+                    error,
+                )
 
     return run
 

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.pool import NullPool
 
+from partnermatch import sqlite_driver
 from partnermatch.errors import PROBLEM_JSON, DatabaseNotMigratedError
 from partnermatch.settings import Settings
 
@@ -128,6 +129,7 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["module"] = sqlite_driver.dbapi()
     elif pooled:
         kwargs.update(pool_size=settings.database_pool_size, pool_pre_ping=True)
     if not pooled:

@@ -35,12 +35,15 @@ def demo_dataset_dir(settings: Settings) -> Path:
     return settings.var_dir / "demo-dataset"
 
 
-async def prepare(settings: Settings, console: Console) -> list[DemoCredential]:
-    """Migrate, load the demo data, train and store a first model if there is none, create the accounts."""
+async def prepare(
+    settings: Settings, console: Console, data: GeneratorConfig = DEMO, max_iter: int = DEMO_MAX_ITER
+) -> list[DemoCredential]:
+    """Migrate, load the demo data, train and store a first model if there is none, create the accounts.
+    ``data`` and ``max_iter``: a benchmark's larger dataset and its fuller model instead of the demo's."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     await migrate(settings)
-    await load_demo_data(settings, console)
-    await ensure_demo_model(settings, console)
+    await load_demo_data(settings, console, data)
+    await ensure_demo_model(settings, console, max_iter)
     stored = await store_recommendations(settings, only_if_missing=True)
     if stored is not None:
         version, timings = stored
@@ -49,7 +52,7 @@ async def prepare(settings: Settings, console: Console) -> list[DemoCredential]:
         return await ensure_demo_accounts(session, settings)
 
 
-async def load_demo_data(settings: Settings, console: Console) -> None:
+async def load_demo_data(settings: Settings, console: Console, data: GeneratorConfig = DEMO) -> None:
     async with session_scope(settings) as session:
         companies = await CompanyRepository(session=session).count()
         if companies:
@@ -59,14 +62,14 @@ async def load_demo_data(settings: Settings, console: Console) -> None:
         if not (directory / "interactions.jsonl").exists():
             console.print(f"Generating demo data into {directory} ...")
             # The simulated half year ends today, so that the demo's leads are still open.
-            generate(directory, dataclasses.replace(DEMO, start=date.today() - timedelta(weeks=DEMO.weeks)))
+            generate(directory, dataclasses.replace(data, start=date.today() - timedelta(weeks=data.weeks)))
         with Progress(console=console, transient=True) as progress:
             report = await import_dataset(session, directory, progress)
     summary = ", ".join(f"{name} {counts.inserted:,}" for name, counts in report.files.items())
     console.print(f"Demo data loaded: {summary}")
 
 
-async def ensure_demo_model(settings: Settings, console: Console) -> None:
+async def ensure_demo_model(settings: Settings, console: Console, max_iter: int = DEMO_MAX_ITER) -> None:
     """Train and activate a ranker on the database once, so that recommendations work on the first start;
     again when the active one cannot be loaded any more (written by an older version, for one)."""
     async with session_scope(settings) as session:
@@ -79,7 +82,7 @@ async def ensure_demo_model(settings: Settings, console: Console) -> None:
         else:
             return
     console.print("Training the demo ranking model ...")
-    trained = await train_from_database(settings, default_artifact(settings), {"max_iter": DEMO_MAX_ITER})
+    trained = await train_from_database(settings, default_artifact(settings), {"max_iter": max_iter})
     await register(settings, trained)
     console.print(
         f"Ranking model {trained.metadata['version']} trained and activated in {trained.seconds:.1f} s"

@@ -6,6 +6,7 @@ code is a property of the kind of error, read only by the handler here.
 
 import logging
 import re
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,11 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError as DriverInterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 logger = logging.getLogger("partnermatch")
 PROBLEM_JSON = "application/problem+json"
@@ -116,6 +122,17 @@ class DatabaseNotMigratedError(DomainError):
             f"the database {_redact(url)} is {state}, not at the latest migration; "
             "run `partnermatch db upgrade` (or `partnermatch demo`, which also loads demo data)"
         )
+
+
+class ServiceUnavailable(DomainError):
+    """The database or Redis cannot be reached now (see :func:`unavailable`); nothing was changed."""
+
+    status_code = 503
+    title = "Service unavailable"
+
+
+DATABASE_UNAVAILABLE = "the database is unavailable, try again"
+REDIS_UNAVAILABLE = "the login limits' store (Redis) is unavailable, try again"
 
 
 def _redact(url: str) -> str:
@@ -286,7 +303,58 @@ def _database_rejected_nul(exc: BaseException) -> bool:
     return False
 
 
+# SQLSTATEs of a database that cannot be reached now: class 08 (connection exceptions), too many
+# connections, and shutting down, crashed or starting up (57P01-57P03).
+_UNREACHABLE_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+# object_not_in_prerequisite_state, as PostgreSQL answers a connection to a database that takes none
+# (ALLOW_CONNECTIONS false); the same state means other things elsewhere, hence the message too.
+_NOT_ACCEPTING = ("55000", "is not currently accepting connections")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: SQLAlchemy's ``orig``, and explicit causes (``raise ... from``)."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found:
+        found.append(current)
+        wrapped = getattr(current, "orig", None)
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return found
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # The pool's wait for a free connection, the driver's closed connection, a refused or timed-out
+    # socket (asyncpg raises those as they are when it connects) and a name that does not resolve.
+    if isinstance(
+        exc, PoolTimeoutError | DriverInterfaceError | ConnectionError | TimeoutError | socket.gaierror
+    ):
+        return True
+    state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if not isinstance(state, str):
+        return False
+    if state.startswith("08") or state in _UNREACHABLE_STATES:
+        return True
+    return state == _NOT_ACCEPTING[0] and _NOT_ACCEPTING[1] in str(exc)
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """A connection-level failure of the database or of Redis (the login limits' store) as the 503 to
+    answer, or None for any other error. Not a bug to log with its traceback: the client may try again,
+    and the engine's pre-ping replaces the dead pooled connections once the database is back."""
+    causes = _causes(exc)
+    if any(isinstance(cause, RedisConnectionError | RedisTimeoutError) for cause in causes):
+        return ServiceUnavailable(REDIS_UNAVAILABLE)
+    if any(_connection_lost(cause) for cause in causes):
+        return ServiceUnavailable(DATABASE_UNAVAILABLE)
+    return None
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if (outage := unavailable(exc)) is not None:
+        logger.warning("%s on %s %s: %r", outage.detail, request.method, request.url.path, exc)
+        exc = outage
     if isinstance(exc, DomainError):
         extra = {"errors": [issue.as_dict() for issue in exc.issues]} if exc.issues else None
         response = problem(exc.status_code, exc.title, exc.detail, extra=extra)

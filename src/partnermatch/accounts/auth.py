@@ -38,6 +38,8 @@ LOGIN_FAILURES_STORE = "login_failures"
 # per-address limit (password guessing; mail bombing).
 LOGIN_RATE_LIMITED = "login_rate_limited"
 REDIS_NAMESPACE = "partnermatch"
+# Seconds a login-limit command may wait for Redis: its answers take well under a millisecond.
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
@@ -177,7 +179,11 @@ def rate_limit_stores(settings: Settings) -> tuple[StoreRegistry | None, list[Ca
     workers (and several hosts) count together instead of each granting the full limit."""
     if not settings.redis_url:
         return None, []
-    client = Redis.from_url(settings.redis_url)
+    # Bounded waits: a Redis that hangs (frozen, or its packets dropped) would otherwise hold every login
+    # without an answer; with them the login fails closed with a 503 within seconds, as when it is down.
+    client = Redis.from_url(
+        settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
     root = RedisStore(client, namespace=REDIS_NAMESPACE)
 
     async def close() -> None:

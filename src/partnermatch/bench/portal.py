@@ -139,7 +139,7 @@ async def _bench(
 
     report(f"preparing the demo in {settings.var_dir}")
     credentials = await prepare(settings, console)
-    member = _demo_member(credentials)
+    member = demo_member(credentials)
     env = {
         "PARTNERMATCH_DATABASE_URL": settings.resolved_database_url,
         "PARTNERMATCH_VAR_DIR": str(settings.var_dir),
@@ -148,8 +148,8 @@ async def _bench(
     # What `partnermatch serve` runs (cli.serve_app).
     with server("partnermatch.app:create_app", env, port, workers) as (base, server_pid):
         async with client_for(base, concurrency) as client:
-            cookie = await _sign_in(client, member)
-            company_id = await _company_of(client, cookie)
+            cookie = await sign_in(client, member)
+            company_id = await company_of(client, cookie)
             report(f"signed in through the portal form as {member.email} ({member.company}, {company_id})")
             common = {"Cookie": cookie, "Accept-Language": ACCEPT_LANGUAGE}
             page = Scenario("page", PAGE, {**common, "Accept": "text/html"})
@@ -183,14 +183,14 @@ async def _bench(
     )
 
 
-def _demo_member(credentials: list[DemoCredential]) -> DemoCredential:
+def demo_member(credentials: list[DemoCredential]) -> DemoCredential:
     for credential in credentials:
         if credential.role == UserRole.MEMBER.value:
             return credential
     raise RuntimeError("the demo has no member account (no approved company?)")
 
 
-async def _sign_in(client: httpx.AsyncClient, member: DemoCredential) -> str:
+async def sign_in(client: httpx.AsyncClient, member: DemoCredential) -> str:
     """The portal's login form, as a browser submits it; the cookies a browser would then send."""
     form = await client.get("/login", headers={"Accept": "text/html"})
     form.raise_for_status()
@@ -209,7 +209,7 @@ async def _sign_in(client: httpx.AsyncClient, member: DemoCredential) -> str:
     return cookie_header(form, answer)
 
 
-async def _company_of(client: httpx.AsyncClient, cookie: str) -> str:
+async def company_of(client: httpx.AsyncClient, cookie: str) -> str:
     me = await client.get("/api/v1/auth/me", headers={"Cookie": cookie})
     me.raise_for_status()
     company_id = me.json().get("company_id")

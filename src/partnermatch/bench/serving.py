@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -134,15 +135,17 @@ def server(
         factory,
     ]
     environment = {**os.environ, "PARTNERMATCH_LOG_LEVEL": "WARNING", **env}
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log goes to a file, not a pipe: a pipe nobody reads stalls a server that logs a lot (a
+    # traceback per failed request), and the file tells what went wrong when a run fails.
+    log = Path(tempfile.mkstemp(prefix="partnermatch-bench-server-", suffix=".log")[1])
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=output)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_seconds
         while True:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"the server exited: {process.stderr.read().decode() if process.stderr else ''}"
-                )
+                raise RuntimeError(f"the server exited: {log.read_text(errors='replace')[-4000:]}")
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                     break
@@ -152,6 +155,13 @@ def server(
                 raise RuntimeError(f"the server did not start within {start_seconds:.0f} s")
             time.sleep(0.2)
         yield base, process.pid
+    except Exception:
+        sys.stderr.write(
+            f"the server's log ({log}), last lines:\n{log.read_text(errors='replace')[-4000:]}\n"
+        )
+        raise
+    else:
+        log.unlink()
     finally:
         process.terminate()
         process.wait(timeout=20)

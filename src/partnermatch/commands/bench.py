@@ -13,6 +13,15 @@ from partnermatch.bench.digests import bench_digests, digest_table
 from partnermatch.bench.digests import summary as digest_summary
 from partnermatch.bench.imports import bench_import, results_table
 from partnermatch.bench.portal import bench_portal, portal_table, summary
+from partnermatch.bench.throughput import (
+    CONCURRENCY,
+    POSTGRES_DATABASE,
+    bench_serving,
+    default_data,
+    goals,
+    profile_table,
+    runs_table,
+)
 from partnermatch.cli import PluginGroup, console, run
 
 
@@ -77,6 +86,7 @@ def wide_console() -> Console:
     help="Server where a uniquely named database is created and dropped",
 )
 @click.option("--no-postgres", is_flag=True, help="SQLite only")
+@click.option("--no-writer", is_flag=True, help="Without the writer changing a profile once a second")
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),
@@ -203,4 +213,81 @@ def bench_digests_command(
     out = wide_console()
     out.print(digest_table(result))
     for line in [*result.checks, result.load_before, result.load_after, *digest_summary(result)]:
+        out.print(line, highlight=False)
+
+
+@bench.command("serving")
+@click.option("--companies", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--leads", type=click.IntRange(min=1), default=5_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=10.0,
+    show_default=True,
+    help="Per route and concurrency",
+)
+@click.option(
+    "--concurrency",
+    "concurrencies",
+    type=click.IntRange(min=1),
+    multiple=True,
+    default=CONCURRENCY,
+    show_default=True,
+    help="Concurrent connections of wrk (repeat the option for several)",
+)
+@click.option(
+    "--profile-requests",
+    type=click.IntRange(min=10),
+    default=300,
+    show_default=True,
+    help="Requests per route of the in-process profile",
+)
+@click.option(
+    "--postgres-url",
+    default="postgresql://postgres@127.0.0.1:5432/postgres",
+    show_default=True,
+    help=f"Server where the database {POSTGRES_DATABASE} is prepared once and reused (unreachable: SQLite only)",
+)
+@click.option("--no-postgres", is_flag=True, help="SQLite only")
+@click.option("--no-writer", is_flag=True, help="Without the writer changing a profile once a second")
+@click.option(
+    "--var-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/bench-serving"),
+    show_default=True,
+    help="Prepare the SQLite database, the dataset and the models here, or reuse them",
+)
+def bench_serving_command(
+    companies: int,
+    leads: int,
+    seed: int,
+    seconds: float,
+    concurrencies: tuple[int, ...],
+    profile_requests: int,
+    postgres_url: str,
+    no_postgres: bool,
+    no_writer: bool,
+    var_dir: Path,
+) -> None:
+    """Start the server on loopback on a generated dataset with stored recommendations and load its hot
+    reads with wrk beside plain /health, on SQLite and PostgreSQL, with a writer changing a profile once
+    a second; then profile each route in-process and split its CPU time by where it goes."""
+    backends = run(
+        bench_serving(
+            var_dir=var_dir,
+            data=default_data(companies, leads, seed),
+            postgres_url=None if no_postgres else postgres_url,
+            seconds=seconds,
+            concurrencies=concurrencies,
+            profile_requests=profile_requests,
+            console=console,
+            writer=not no_writer,
+        )
+    )
+    out = wide_console()
+    for backend in backends:
+        out.print(runs_table(backend))
+        out.print(profile_table(backend))
+    for line in goals(backends):
         out.print(line, highlight=False)

@@ -76,7 +76,7 @@ class CompanyController(Controller):
         principal: NamedDependency[Principal],
         company_id: FromPath[UUID],
     ) -> CompanyRead:
-        return read_as(await companies.get_company(company_id, principal), CompanyRead)
+        return read_as(await companies.profile(company_id, principal), CompanyRead)
 
     @patch(
         "/{company_id:uuid}",

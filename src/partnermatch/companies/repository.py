@@ -1,10 +1,11 @@
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, exists, func, select, true
+from sqlalchemy import Boolean, ColumnElement, bindparam, exists, func, literal, or_, select, true, union_all
 
 from partnermatch.access import Principal
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
@@ -22,6 +23,29 @@ class CompanyStanding:
     name: str
     status: str
     status_reason: str | None
+
+
+@dataclass(frozen=True)
+class CompanyProfile:
+    """A company as its API read shows it, read as columns: no ORM objects, no identity map."""
+
+    id: UUID
+    external_id: str | None
+    name: str
+    status: str
+    status_reason: str | None
+    employees: int
+    founded: int
+    export_experience: str
+    languages: list[str]
+    description: str
+    contact_email: str | None
+    website: str | None
+    registered_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    sectors: list[str]
+    target_cities: list[str]
 
 
 SORTABLE = frozenset({"name", "registered_at", "employees", "founded", "created_at", "updated_at"})
@@ -50,6 +74,40 @@ def visible_to(principal: Principal) -> ColumnElement[bool]:
     return Company.id == principal.company_id
 
 
+# The same rule with its principal as bound parameters (values: `visibility`), for statements built
+# once: the hot reads build nothing per request, and SQLAlchemy reuses their compiled form.
+VISIBLE_TO_BOUND = or_(
+    bindparam("sees_all", type_=Boolean), Company.id == bindparam("own_company_id", required=False)
+)
+
+
+def visibility(principal: Principal) -> dict[str, object]:
+    return {"sees_all": principal.is_staff, "own_company_id": principal.company_id}
+
+
+_PROFILE = select(
+    *(
+        Company.__table__.c[f.name]
+        for f in fields(CompanyProfile)
+        if f.name not in ("sectors", "target_cities")
+    )
+).where(Company.id == bindparam("company_id"), VISIBLE_TO_BOUND)
+# Sectors in their order (the first is primary), then target cities by id, as the ORM's relationships.
+_SECTOR, _CITY = 0, 1
+_sector_links = select(
+    literal(_SECTOR).label("kind"),
+    CompanySector.position.label("position"),
+    CompanySector.code.label("value"),
+).where(CompanySector.company_id == bindparam("company_id"))
+_city_links = select(
+    literal(_CITY).label("kind"), literal(0).label("position"), CompanyTargetCity.city_id.label("value")
+).where(CompanyTargetCity.company_id == bindparam("company_id"))
+_union = union_all(_sector_links, _city_links).subquery()
+_PROFILE_LINKS = select(_union.c.kind, _union.c.value).order_by(
+    _union.c.kind, _union.c.position, _union.c.value
+)
+
+
 class CompanyRepository(SQLAlchemyAsyncRepository[Company]):
     model_type = Company
 
@@ -68,6 +126,21 @@ class CompanyRepository(SQLAlchemyAsyncRepository[Company]):
             )
         ).one_or_none()
         return None if row is None else CompanyStanding(*row)
+
+    async def profile(self, company_id: UUID, principal: Principal) -> CompanyProfile | None:
+        """The company's read in two round trips (its row; its sectors and target cities together)
+        instead of the ORM's three."""
+        connection = await self.session.connection()
+        row = (
+            await connection.execute(_PROFILE, {"company_id": company_id, **visibility(principal)})
+        ).first()
+        if row is None:
+            return None
+        links = (await connection.execute(_PROFILE_LINKS, {"company_id": company_id})).all()
+        sectors = [value for kind, value in links if kind == _SECTOR]
+        cities = [value for kind, value in links if kind == _CITY]
+        columns: dict[str, Any] = dict(row._mapping)
+        return CompanyProfile(**columns, sectors=sectors, target_cities=cities)
 
     def _conditions(self, f: CompanyFilters) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []

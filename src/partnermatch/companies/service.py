@@ -11,7 +11,12 @@ from partnermatch.access import Principal
 from partnermatch.cities.service import CityService
 from partnermatch.companies.events import CompanyProfileChanged, CompanyRegistered, CompanyStatusChanged
 from partnermatch.companies.models import Company, CompanySector, CompanyTargetCity
-from partnermatch.companies.repository import CompanyFilters, CompanyRepository, CompanyStanding
+from partnermatch.companies.repository import (
+    CompanyFilters,
+    CompanyProfile,
+    CompanyRepository,
+    CompanyStanding,
+)
 from partnermatch.companies.schemas import CompanyCreate, CompanyUpdate, StatusChange
 from partnermatch.enums import CompanyStatus
 from partnermatch.errors import Conflict, NotFound
@@ -30,6 +35,12 @@ class CompanyService(SQLAlchemyAsyncRepositoryService[Company, CompanyRepository
         if company is None:
             raise NotFound.for_id("company", company_id)
         return company
+
+    async def profile(self, company_id: UUID, principal: Principal) -> CompanyProfile:
+        profile = await self.repository.profile(company_id, principal)
+        if profile is None:
+            raise NotFound.for_id("company", company_id)
+        return profile
 
     async def standing(self, company_id: UUID, principal: Principal) -> CompanyStanding:
         standing = await self.repository.standing(company_id, principal)

@@ -77,19 +77,23 @@ class OutboxRepository:
 
         One statement for the batch. The condition is checked again on each row as it is updated, so a
         row that another sender claimed since the subquery chose it is left alone (on PostgreSQL such
-        rows are skipped while locked; SQLite has one writer at a time)."""
+        rows are skipped while locked; SQLite has one writer at a time). The choice is a materialized
+        CTE: as an ``IN (subquery)`` PostgreSQL may run the locking subquery again for each row, each
+        run skipping the rows this statement has already updated, and so claimed every due message
+        instead of ``limit``."""
         chosen = (
             select(OutboxMessage.id)
             .where(_due(now, stale_before))
             .order_by(OutboxMessage.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
+            .cte("chosen")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         interrupted = case((OutboxMessage.status == SENDING, 1), else_=0)
         rows = await self.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(chosen), _due(now, stale_before))
+            .where(OutboxMessage.id.in_(select(chosen.c.id)), _due(now, stale_before))
             .values(
                 status=SENDING,
                 claimed_at=now,

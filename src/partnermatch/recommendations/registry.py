@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 Session = AsyncSession | async_scoped_session[AsyncSession]
 
 
+NO_ACTIVE_MODEL = "no ranking model is active: run `partnermatch train` (or `partnermatch demo`)"
+
+
 class ModelUnavailable(DomainError):
     # 409, not 503: the server works; the database lacks a trained model, which `partnermatch train` adds.
     status_code = 409
@@ -48,9 +51,7 @@ class ModelRegistry:
     async def require_active(self) -> ModelVersion:
         row = await self.repository.active()
         if row is None:
-            raise ModelUnavailable(
-                "no ranking model is active: run `partnermatch train` (or `partnermatch demo`)"
-            )
+            raise ModelUnavailable(NO_ACTIVE_MODEL)
         return row
 
     async def register(

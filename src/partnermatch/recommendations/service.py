@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Protocol
 from uuid import UUID
 
@@ -26,11 +27,12 @@ from partnermatch.ranking.features import company_index, lead_index
 from partnermatch.ranking.reasons import Reason, with_deadline
 from partnermatch.recommendations import profiles
 from partnermatch.recommendations.profiles import loaded_subjects, method, place, subjects
-from partnermatch.recommendations.registry import ModelRegistry, load_model
+from partnermatch.recommendations.registry import NO_ACTIVE_MODEL, ModelRegistry, ModelUnavailable, load_model
 from partnermatch.recommendations.repository import (
     CandidateRepository,
     RecommendableLeadRepository,
     StoredRecommendationRepository,
+    serving_start,
 )
 
 STORED = "stored"
@@ -76,29 +78,45 @@ class Recommendations:
 class RecommendationService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.companies = CompanyRepository(session=session)
-        self.leads = RecommendableLeadRepository(session=session)
-        self.stored = StoredRecommendationRepository(session=session)
-        self.registry = ModelRegistry(session)
+
+    # Built when first used: most requests are answered from the stored rows, and advanced-alchemy's
+    # repositories cost tens of microseconds each to set up.
+    @cached_property
+    def companies(self) -> CompanyRepository:
+        return CompanyRepository(session=self.session)
+
+    @cached_property
+    def leads(self) -> RecommendableLeadRepository:
+        return RecommendableLeadRepository(session=self.session)
+
+    @cached_property
+    def stored(self) -> StoredRecommendationRepository:
+        return StoredRecommendationRepository(session=self.session)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.session)
 
     async def recommend(
         self, company_id: UUID, principal: Principal, limit: int, city: str | None, kind: str | None
     ) -> Recommendations:
-        # The stored rows need only the company's standing; its whole profile is read for scoring.
-        standing = await self.companies.standing(company_id, principal)
-        if standing is None:
+        # The stored rows need only the company's status and the active version, read in one query; the
+        # whole profile and model are read only for scoring on demand.
+        start = await serving_start(self.session, company_id, principal)
+        if start.status is None:
             raise NotFound.for_id("company", company_id)
-        row = await self.registry.require_active()
-        if standing.status != CompanyStatus.APPROVED.value:
-            note = f"the company is {standing.status}: only approved companies get recommendations"
-            return Recommendations(company_id, row.version, [], note)
+        if start.version_id is None or start.version is None:
+            raise ModelUnavailable(NO_ACTIVE_MODEL)
+        if start.status != CompanyStatus.APPROVED.value:
+            note = f"the company is {start.status}: only approved companies get recommendations"
+            return Recommendations(company_id, start.version, [], note)
         now = datetime.now(UTC)
         today = local_date(now)
         # The batch's rows, under the same filters as on demand. They are the company's top leads of all;
         # when a filter (or closed and settled leads) leaves fewer than asked of a list that was cut at
         # PARTNERMATCH_STORED_RECOMMENDATIONS, leads beyond the cut may qualify: those requests, and
         # companies without rows for this version, are scored on demand.
-        stored = await self.stored.served(row.id, company_id, limit, today, now, city, kind)
+        stored = await self.stored.served(start.version_id, company_id, limit, today, now, city, kind)
         if stored.stored and (len(stored.rows) == limit or not stored.truncated):
             items = [
                 Scored(
@@ -109,7 +127,8 @@ class RecommendationService:
                 )
                 for r in stored.rows
             ]
-            return Recommendations(company_id, row.version, items, None, STORED)
+            return Recommendations(company_id, start.version, items, None, STORED)
+        row = await self.registry.require_active()
         company = await self.companies.get_visible(company_id, principal)
         if company is None:
             raise NotFound.for_id("company", company_id)
