@@ -1,4 +1,6 @@
+import gc
 import logging
+import weakref
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,22 @@ async def test_the_active_model_is_loaded_at_start_up_and_a_failure_only_logged(
     with caplog.at_level(logging.ERROR):
         await registry_module.warm_active_model(broken)
     assert "loading the active ranking model at start-up failed" in caplog.text
+
+
+async def test_a_loaded_model_is_kept_out_of_collections_and_the_one_it_replaces_is_freed(
+    db_session: AsyncSession, trial: Trial, tmp_path: Path
+) -> None:
+    registry = ModelRegistry(db_session)
+    rows = []
+    for version in ("frozen-1", "frozen-2"):
+        trained = copy_artifact(trial, tmp_path, version)
+        rows.append(await registry.register(trained.metadata, str(trained.path)))
+    first = load_model(rows[0])
+    # The collector's passes walk gc.get_objects(); a frozen object is not among them.
+    assert gc.get_freeze_count() > 0
+    assert not any(tracked is first for tracked in gc.get_objects())
+    replaced = weakref.ref(first)
+    del first
+    second = load_model(rows[1])
+    assert replaced() is None, "the model that was replaced is still in memory"
+    assert not any(tracked is second for tracked in gc.get_objects())
