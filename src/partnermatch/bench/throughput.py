@@ -82,17 +82,22 @@ class Route:
     headers: dict[str, str]
 
 
-@dataclass
-class Run:
-    backend: str
-    route: str
-    concurrency: int
+@dataclass(frozen=True)
+class WrkFigures:
     requests: int
     seconds: float
     per_second: float
     p50_ms: float
     p99_ms: float
     failures: int
+    """Answers other than 2xx or 3xx, and socket errors (connect, read, write, timeout)."""
+
+
+@dataclass(frozen=True)
+class Run(WrkFigures):
+    backend: str
+    route: str
+    concurrency: int
     server_cpu_ms: float | None
     client_busy: float
 
@@ -338,29 +343,13 @@ async def _wrk(
     )
     server = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     return Run(
-        backend,
-        route.name,
-        concurrency,
-        figures.requests,
-        figures.seconds,
-        figures.per_second,
-        figures.p50_ms,
-        figures.p99_ms,
-        figures.failures,
-        None if server is None or not figures.requests else server / figures.requests * 1000,
-        client_cpu / figures.seconds if figures.seconds else 0.0,
+        **dataclasses.asdict(figures),
+        backend=backend,
+        route=route.name,
+        concurrency=concurrency,
+        server_cpu_ms=None if server is None or not figures.requests else server / figures.requests * 1000,
+        client_busy=client_cpu / figures.seconds if figures.seconds else 0.0,
     )
-
-
-@dataclass(frozen=True)
-class WrkFigures:
-    requests: int
-    seconds: float
-    per_second: float
-    p50_ms: float
-    p99_ms: float
-    failures: int
-    """Answers other than 2xx or 3xx, and socket errors (connect, read, write, timeout)."""
 
 
 def parse_wrk(text: str, seconds: float) -> WrkFigures:
