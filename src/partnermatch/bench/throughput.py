@@ -223,6 +223,14 @@ async def _routes(
         answer = await client.get(route.path, headers=route.headers)
         if answer.status_code != 200:
             raise RuntimeError(f"{route.name}: {answer.status_code} {answer.text[:200]}")
+    # More leads than are stored: scored on demand, so this answers once the server has loaded the model
+    # (in the background after its start: loading, and the collection before the freeze, would
+    # otherwise fall into the first figures).
+    warm = await client.get(
+        f"/api/v1/companies/{company_id}/recommendations?limit=100", headers=member, timeout=300
+    )
+    if warm.status_code != 200:
+        raise RuntimeError(f"warming the model up: {warm.status_code} {warm.text[:200]}")
     return routes, token
 
 
