@@ -28,14 +28,12 @@ from partnermatch.access import Access, access
 from partnermatch.accounts.models import ApiToken
 from partnermatch.accounts.service import AccountService, digest
 from partnermatch.app import create_app
-from partnermatch.companies.schemas import CompanyCreate
-from partnermatch.companies.service import CompanyService
 from partnermatch.db import alchemy_config, create_engine, migrate, reads_only, session_scope
-from partnermatch.enums import CompanyStatus, ExportExperience, UserRole
+from partnermatch.enums import UserRole
 from partnermatch.settings import Settings
 from tests.accounts.test_access_matrix import concrete, routes
 from tests.accounts.test_auth import login, member_with_password
-from tests.companies.test_api import company_payload
+from tests.companies.test_api import approved_company, company_payload
 from tests.conftest import BACKENDS, Account, MakeClient
 
 # Long enough to tell "answers" from "waits for the busy timeout of 10 s", far from either.
@@ -134,16 +132,7 @@ async def own(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OwnSQLi
     settings = Settings(database_url=f"sqlite+aiosqlite:///{path}", var_dir=scratch / "var")
     await migrate(settings)
     async with session_scope(settings) as session:
-        company = await CompanyService(session=session).register(
-            CompanyCreate(
-                name="Eigene Datei GmbH",
-                sectors=["62.01"],
-                employees=12,
-                founded=2015,
-                export_experience=ExportExperience.SOME,
-            ),
-            status=CompanyStatus.APPROVED,
-        )
+        company = await approved_company(session, "Eigene Datei GmbH")
         accounts = AccountService(session, settings=settings)
         staff = await accounts.create_user(
             f"staff-{uuid.uuid4().hex[:8]}@example.org", None, role=UserRole.STAFF

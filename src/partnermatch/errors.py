@@ -7,6 +7,7 @@ code is a property of the kind of error, read only by the handler here.
 import logging
 import re
 import socket
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,9 +131,15 @@ class ServiceUnavailable(DomainError):
     status_code = 503
     title = "Service unavailable"
 
+    @property
+    def headers(self) -> Mapping[str, str]:
+        # A hint for clients that retry on their own; the outage may of course last longer.
+        return {"Retry-After": "1"}
+
 
 DATABASE_UNAVAILABLE = "the database is unavailable, try again"
 REDIS_UNAVAILABLE = "the login limits' store (Redis) is unavailable, try again"
+DATABASE_BUSY = "the database is busy with other changes, try again"
 
 
 def _redact(url: str) -> str:
@@ -339,6 +346,12 @@ def _connection_lost(exc: BaseException) -> bool:
     return state == _NOT_ACCEPTING[0] and _NOT_ACCEPTING[1] in str(exc)
 
 
+def _write_lock_timed_out(exc: BaseException) -> bool:
+    """SQLite's one write lock not had within its busy timeout (10 s): the server is overloaded with
+    writes. The transaction that waited wrote nothing (it takes the lock before its first statement)."""
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
 def unavailable(exc: BaseException) -> ServiceUnavailable | None:
     """A connection-level failure of the database or of Redis (the login limits' store) as the 503 to
     answer, or None for any other error. Not a bug to log with its traceback: the client may try again,
@@ -346,6 +359,8 @@ def unavailable(exc: BaseException) -> ServiceUnavailable | None:
     causes = _causes(exc)
     if any(isinstance(cause, RedisConnectionError | RedisTimeoutError) for cause in causes):
         return ServiceUnavailable(REDIS_UNAVAILABLE)
+    if any(_write_lock_timed_out(cause) for cause in causes):
+        return ServiceUnavailable(DATABASE_BUSY)
     if any(_connection_lost(cause) for cause in causes):
         return ServiceUnavailable(DATABASE_UNAVAILABLE)
     return None

@@ -1,6 +1,13 @@
 from typing import Any
 
+import msgspec
 from httpx import AsyncClient as Client
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnermatch.companies.models import Company
+from partnermatch.companies.schemas import CompanyCreate
+from partnermatch.companies.service import CompanyService
+from partnermatch.enums import CompanyStatus
 
 
 def company_payload(**overrides: Any) -> dict[str, Any]:
@@ -18,6 +25,12 @@ def company_payload(**overrides: Any) -> dict[str, Any]:
     }
     payload.update(overrides)
     return payload
+
+
+async def approved_company(session: AsyncSession, name: str) -> Company:
+    """A company registered through the service and approved, as staff would leave it (not committed)."""
+    data = msgspec.convert(company_payload(name=name), CompanyCreate)
+    return await CompanyService(session=session).register(data, status=CompanyStatus.APPROVED)
 
 
 async def test_register_read_update_archive(client: Client) -> None:

@@ -22,11 +22,10 @@ from redis.asyncio import Redis
 
 from partnermatch.accounts.service import AccountService
 from partnermatch.bench.serving import free_port
-from partnermatch.companies.schemas import CompanyCreate
-from partnermatch.companies.service import CompanyService
 from partnermatch.db import migrate, session_scope
-from partnermatch.enums import CompanyStatus, ExportExperience, UserRole
+from partnermatch.enums import UserRole
 from partnermatch.settings import Settings
+from tests.companies.test_api import approved_company
 from tests.conftest import BACKENDS, IN_CI, process_environment
 
 T = TypeVar("T")
@@ -249,17 +248,7 @@ async def prepare(settings: Settings) -> Fixture:
     verified member (password and token) and a staff account with a token."""
     await migrate(settings)
     async with session_scope(settings) as session:
-        company = await CompanyService(session=session).register(
-            CompanyCreate(
-                name="Fault Tolerant GmbH",
-                sectors=["62.01"],
-                employees=12,
-                founded=2015,
-                export_experience=ExportExperience.SOME,
-                target_cities=["tokyo"],
-            ),
-            status=CompanyStatus.APPROVED,
-        )
+        company = await approved_company(session, "Fault Tolerant GmbH")
         accounts = AccountService(session, settings=settings)
         email = f"member-{uuid.uuid4().hex[:8]}@example.org"
         member = await accounts.create_user(
